@@ -1,0 +1,60 @@
+package app
+
+import (
+	"net"
+	"os"
+	"sort"
+	"strings"
+)
+
+// hostIdentity is every name and address the wizard can be reached by.
+type hostIdentity struct {
+	Names []string // host names, including localhost
+	IPs   []net.IP // interface addresses, including loopback
+}
+
+func localIdentity() hostIdentity {
+	id := hostIdentity{Names: []string{"localhost"}}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		id.Names = append(id.Names, strings.ToLower(h))
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
+			id.IPs = append(id.IPs, ipn.IP)
+		}
+	}
+	if len(id.IPs) == 0 {
+		id.IPs = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	// Non-loopback addresses first: they are the ones an admin on another
+	// machine can use.
+	sort.SliceStable(id.IPs, func(i, j int) bool { return !id.IPs[i].IsLoopback() && id.IPs[j].IsLoopback() })
+	return id
+}
+
+// allowedHosts is the Host-header allowlist: every name and address.
+func (id hostIdentity) allowedHosts() []string {
+	out := append([]string(nil), id.Names...)
+	for _, ip := range id.IPs {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+// signInURLs returns one sign-in URL per address the listener is reachable
+// on: each interface address when it listens on all of them, else its own.
+func (id hostIdentity) signInURLs(listenAddr net.Addr, token string) []string {
+	host, port, _ := net.SplitHostPort(listenAddr.String())
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		ips = []net.IP{ip}
+	} else {
+		ips = id.IPs
+	}
+	var urls []string
+	for _, ip := range ips {
+		urls = append(urls, "https://"+net.JoinHostPort(ip.String(), port)+"/signin?token="+token)
+	}
+	return urls
+}

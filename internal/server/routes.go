@@ -1,0 +1,39 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/carto-setup/carto-setup/static"
+)
+
+// routes lists every URL the wizard serves. Only /healthz, the static
+// assets and the sign-in page itself are reachable without a session.
+func routes(d *Deps) *chi.Mux {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.Recoverer, d.logRequests, d.securityHeaders, d.hostCheck, d.crossOrigin)
+
+	// Public.
+	r.Get("/healthz", handleHealthz)
+	r.Handle(static.Prefix+"*", static.Handler())
+	r.Method(http.MethodGet, "/signin", d.handle(d.handleSignInForm))
+	r.Method(http.MethodPost, "/signin", d.handle(d.handleSignInSubmit))
+
+	// Everything else needs a session.
+	r.Group(func(r chi.Router) {
+		r.Use(d.requireSession)
+		r.Method(http.MethodGet, "/", d.handle(d.handleHome))
+		r.Method(http.MethodPost, "/signout", d.handle(d.handleSignOut))
+
+		// Steps not built yet: a plain page that says so.
+		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))
+	})
+	return r
+}
+
+func handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}

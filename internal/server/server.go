@@ -1,0 +1,60 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+)
+
+// Deps are everything the handlers need, passed in by the app.
+type Deps struct {
+	Log      *slog.Logger
+	Auth     *auth.Auth
+	Throttle *auth.Throttle
+	Store    wizard.Store
+	Now      func() time.Time
+	// HostNames are the names and addresses this wizard may be reached by
+	// (the VM's host names and addresses, localhost); the configured domain
+	// is added from the state. Any other Host header is refused, which
+	// defeats DNS rebinding.
+	HostNames []string
+	// SelfSigned is true while the wizard serves its self-signed
+	// certificate; no HSTS is sent then.
+	SelfSigned bool
+}
+
+// SessionCookie is the name of the session cookie; the __Host- prefix makes
+// browsers insist on Secure, Path=/ and no Domain.
+const SessionCookie = "__Host-carto-setup"
+
+// hostAllowed reports whether a Host header (with or without port) names
+// this wizard.
+func (d *Deps) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "" {
+		return false
+	}
+	for _, n := range d.HostNames {
+		if strings.EqualFold(n, host) {
+			return true
+		}
+	}
+	if st, err := d.Store.Load(); err == nil && st.Domain.Domain != "" && st.Domain.Domain == host {
+		return true
+	}
+	return false
+}
+
+// NewHandler returns the wizard's complete HTTP handler.
+func NewHandler(d Deps) http.Handler {
+	return routes(&d)
+}

@@ -1,0 +1,75 @@
+package wizard
+
+import "time"
+
+// SchemaVersion is the version of the state file's layout. A file with a
+// newer version is refused rather than misread.
+const SchemaVersion = 1
+
+// State is everything the wizard remembers between requests and restarts.
+// Secrets entered by the admin live here too; the file is 0600 in a 0700
+// directory and never rendered back into a page.
+type State struct {
+	Schema    int           `json:"schema"`
+	Revision  int64         `json:"revision"` // bumped by every save
+	UpdatedAt time.Time     `json:"updated_at"`
+	Done      map[Step]bool `json:"done"`
+	Overrides []Override    `json:"overrides,omitempty"`
+
+	Domain DomainInput `json:"domain"`
+}
+
+// Override records that the admin continued past a warning or an
+// overridable failure, with the reason they typed.
+type Override struct {
+	Check  string    `json:"check"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// DomainInput is what the domain step collects.
+type DomainInput struct {
+	Domain string `json:"domain"`
+}
+
+// MarkDone marks s done. A step that changes may invalidate later ones;
+// callers decide that, this only records the fact.
+func (st *State) MarkDone(s Step) {
+	if st.Done == nil {
+		st.Done = map[Step]bool{}
+	}
+	st.Done[s] = true
+}
+
+// AddOverride records an override, replacing an earlier one for the same
+// check.
+func (st *State) AddOverride(o Override) {
+	for i, x := range st.Overrides {
+		if x.Check == o.Check {
+			st.Overrides[i] = o
+			return
+		}
+	}
+	st.Overrides = append(st.Overrides, o)
+}
+
+// Overridden returns the override recorded for a check, if any.
+func (st State) Overridden(check string) (Override, bool) {
+	for _, o := range st.Overrides {
+		if o.Check == check {
+			return o, true
+		}
+	}
+	return Override{}, false
+}
+
+// FieldErrors maps a form field's name to a message that tells the admin
+// what is wrong with it. Rendered next to the field; an empty map is valid.
+type FieldErrors map[string]string
+
+// Add records a message for a field, keeping the first one.
+func (fe FieldErrors) Add(field, msg string) {
+	if _, ok := fe[field]; !ok {
+		fe[field] = msg
+	}
+}

@@ -1,0 +1,89 @@
+package wizard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/atomicfile"
+)
+
+// Store keeps the wizard state. The server depends on this interface so
+// handler tests can use an in-memory store.
+type Store interface {
+	// Load returns the current state.
+	Load() (State, error)
+	// Update applies fn to the current state and saves the result
+	// atomically; if fn returns an error nothing is saved.
+	Update(fn func(*State) error) (State, error)
+}
+
+// FileStore is a Store backed by one JSON file, written with temp file,
+// fsync, rename and directory fsync, so a crash at any moment leaves either
+// the old or the new state on disk. A mutex serialises updates within the
+// process; only one wizard process runs per state directory.
+type FileStore struct {
+	path string
+	now  func() time.Time
+	mu   sync.Mutex
+}
+
+// NewFileStore returns a store for the file at path.
+func NewFileStore(path string, now func() time.Time) *FileStore {
+	return &FileStore{path: path, now: now}
+}
+
+// Load reads the state; a missing file is an empty state.
+func (s *FileStore) Load() (State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.load()
+}
+
+func (s *FileStore) load() (State, error) {
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return State{Schema: SchemaVersion, Done: map[Step]bool{}}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("wizard: read state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return State{}, fmt.Errorf("wizard: decode state %s: %w", s.path, err)
+	}
+	if st.Schema > SchemaVersion {
+		return State{}, fmt.Errorf("wizard: state %s has schema %d, this carto-setup reads up to %d: use a newer carto-setup", s.path, st.Schema, SchemaVersion)
+	}
+	if st.Done == nil {
+		st.Done = map[Step]bool{}
+	}
+	st.Schema = SchemaVersion
+	return st, nil
+}
+
+// Update applies fn and saves the result.
+func (s *FileStore) Update(fn func(*State) error) (State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.load()
+	if err != nil {
+		return State{}, err
+	}
+	if err := fn(&st); err != nil {
+		return State{}, err
+	}
+	st.Revision++
+	st.UpdatedAt = s.now().UTC()
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return State{}, fmt.Errorf("wizard: encode state: %w", err)
+	}
+	if err := atomicfile.WriteFile(s.path, b, 0o600); err != nil {
+		return State{}, fmt.Errorf("wizard: save state: %w", err)
+	}
+	return st, nil
+}

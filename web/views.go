@@ -1,0 +1,62 @@
+package web
+
+import (
+	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+)
+
+// StepLink is one entry of the step indicator.
+type StepLink struct {
+	Step      wizard.Step
+	Done      bool
+	Reachable bool
+	Current   bool
+}
+
+// Progress is the step indicator's model.
+type Progress struct {
+	Links []StepLink
+}
+
+// NewProgress builds the indicator for the current step.
+func NewProgress(st wizard.State, current wizard.Step) Progress {
+	var p Progress
+	for _, s := range wizard.Steps {
+		p.Links = append(p.Links, StepLink{Step: s, Done: st.Done[s], Reachable: wizard.Reachable(st, s), Current: s == current})
+	}
+	return p
+}
+
+// PageMeta is what the layout needs from every page.
+type PageMeta struct {
+	Title    string
+	Progress *Progress // nil on pages outside the wizard (sign-in, errors)
+	Scripts  []string  // static asset names of scripts this page loads
+}
+
+// SignInView is the sign-in page.
+type SignInView struct {
+	Error string
+}
+
+// ErrorView is a page for an error the admin cannot fix by editing a form.
+type ErrorView struct {
+	Status    int
+	Title     string
+	Message   string
+	RequestID string
+}
+
+// NotBuiltView is the page of a step this version does not implement yet.
+type NotBuiltView struct {
+	Step     wizard.Step
+	Progress Progress
+}
+
+// DomainStepView is the domain step's page.
+type DomainStepView struct {
+	Progress Progress
+	Input    wizard.DomainInput
+	Errors   wizard.FieldErrors
+	Results  []check.Result
+}
