@@ -1,0 +1,66 @@
+# carto-setup: `make` runs lint and the tests. Every target is phony.
+.PHONY: all generate fmt lint vet check-generated test test-all test-short build run demo bench bench-logs docker clean ci deps
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/carto-setup/carto-setup/internal/app.Version=$(VERSION)
+BIN     := bin/carto-setup
+ARGS    ?=
+
+all: lint test
+
+# Regenerate templ code; the generated files are committed.
+generate:
+	$(GO) tool templ generate
+
+fmt:
+	$(GO) tool templ fmt .
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+# The committed *_templ.go files must match their .templ sources.
+check-generated: generate
+	@git diff --exit-code -- '*_templ.go' || (echo "generated templ code is stale: run make generate and commit" && exit 1)
+	@test -z "$$(git status --porcelain -- '*_templ.go')" || (echo "untracked generated files: commit them" && git status --porcelain -- '*_templ.go' && exit 1)
+
+lint: vet check-generated
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# The whole suite. Tests that need Docker, PostgreSQL, redis-server or
+# Chromium skip when those are missing, except under CI=true where they fail.
+test:
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Install what the tests need (Debian, as root), then run the whole suite.
+test-all: deps test
+
+deps:
+	bash .ci/install-deps
+
+# A static binary: the stand-in and helper images are built FROM scratch
+# from it, so it must not need a C library.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/carto-setup
+
+run: build
+	./$(BIN) $(ARGS)
+
+# Start the wizard on a stand-in CARTO release (no licence needed).
+demo: build
+	./$(BIN) --demo $(ARGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+docker:
+	docker build -t carto-setup:$(VERSION) .
+
+clean:
+	rm -rf bin
+
+ci: lint test-all
