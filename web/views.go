@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strconv"
+
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -60,3 +62,19 @@ type DomainStepView struct {
 	Errors   wizard.FieldErrors
 	Results  []check.Result
 }
+
+// ChecksView is a step's last check run with the override reasons the admin
+// typed and the problems with them.
+type ChecksView struct {
+	Run     wizard.CheckRun
+	Reasons map[string]string
+	Errors  wizard.FieldErrors
+}
+
+// PreflightStepView is the preflight page.
+type PreflightStepView struct {
+	Progress Progress
+	Checks   ChecksView
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/static"
 )
 
@@ -26,6 +27,9 @@ func routes(d *Deps) *chi.Mux {
 		r.Use(d.requireSession)
 		r.Method(http.MethodGet, "/", d.handle(d.handleHome))
 		r.Method(http.MethodPost, "/signout", d.handle(d.handleSignOut))
+
+		r.Method(http.MethodGet, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightForm))
+		r.Method(http.MethodPost, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightSubmit))
 
 		// Steps not built yet: a plain page that says so.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+
+	"github.com/carto-setup/carto-setup/internal/check"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,9 +26,17 @@ type Deps struct {
 	// is added from the state. Any other Host header is refused, which
 	// defeats DNS rebinding.
 	HostNames []string
+	// Checks run the live checks of the steps.
+	Checks Checkers
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
+}
+
+// Checkers are the live checks the steps run, as functions so that
+// handler tests can pass fakes and the app passes the real packages.
+type Checkers struct {
+	Preflight func(ctx context.Context) []check.Result
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes

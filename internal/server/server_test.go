@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/static"
 )
@@ -36,6 +38,7 @@ func newFixture(t *testing.T) *fixture {
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: a, Throttle: auth.NewThrottle(time.Now),
 		Store: wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now), Now: time.Now,
 		HostNames: []string{"localhost", "127.0.0.1", "wizard.internal"}, SelfSigned: true,
+		Checks: Checkers{Preflight: func(context.Context) []check.Result { return fakePreflight }},
 	}
 	value, err := a.SignIn(tok)
 	if err != nil {

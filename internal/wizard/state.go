@@ -15,6 +15,8 @@ type State struct {
 	UpdatedAt time.Time     `json:"updated_at"`
 	Done      map[Step]bool `json:"done"`
 	Overrides []Override    `json:"overrides,omitempty"`
+	// Checks holds the last check run of each step, shown again on GET.
+	Checks map[Step]CheckRun `json:"checks,omitempty"`
 
 	Domain DomainInput `json:"domain"`
 }
@@ -39,6 +41,14 @@ func (st *State) MarkDone(s Step) {
 		st.Done = map[Step]bool{}
 	}
 	st.Done[s] = true
+}
+
+// SetChecks stores the last check run of a step.
+func (st *State) SetChecks(s Step, run CheckRun) {
+	if st.Checks == nil {
+		st.Checks = map[Step]CheckRun{}
+	}
+	st.Checks[s] = run
 }
 
 // AddOverride records an override, replacing an earlier one for the same

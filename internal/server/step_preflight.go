@@ -1,0 +1,91 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/carto-setup/carto-setup/internal/wizard"
+	"github.com/carto-setup/carto-setup/web"
+)
+
+// handlePreflightForm shows the last preflight run, running the checks
+// first when there is none yet.
+func (d *Deps) handlePreflightForm(w http.ResponseWriter, r *http.Request) error {
+	st, err := d.Store.Load()
+	if err != nil {
+		return err
+	}
+	run, ok := st.Checks[wizard.Preflight]
+	if !ok {
+		if st, err = d.runPreflight(r); err != nil {
+			return err
+		}
+		run = st.Checks[wizard.Preflight]
+	}
+	return render(w, r, http.StatusOK, web.PreflightStep(web.PreflightStepView{
+		Progress: web.NewProgress(st, wizard.Preflight),
+		Checks:   web.ChecksView{Run: run},
+	}))
+}
+
+func (d *Deps) runPreflight(r *http.Request) (wizard.State, error) {
+	results := d.Checks.Preflight(r.Context())
+	return d.Store.Update(func(st *wizard.State) error {
+		st.SetChecks(wizard.Preflight, wizard.NewCheckRun(d.Now(), results))
+		return nil
+	})
+}
+
+// handlePreflightSubmit re-runs the checks, or continues when nothing
+// blocks: warnings are recorded, failures need a typed reason.
+func (d *Deps) handlePreflightSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(w, r, 64<<10); err != nil {
+		return err
+	}
+	if r.PostFormValue("action") == "rerun" {
+		if _, err := d.runPreflight(r); err != nil {
+			return err
+		}
+		return redirect(w, r, stepURL(wizard.Preflight))
+	}
+	return d.continuePastChecks(w, r, wizard.Preflight, func(st wizard.State, v web.ChecksView) error {
+		return render(w, r, http.StatusUnprocessableEntity, web.PreflightStep(web.PreflightStepView{
+			Progress: web.NewProgress(st, wizard.Preflight), Checks: v,
+		}))
+	})
+}
+
+// continuePastChecks gates a step on its stored check run: with problems it
+// calls rerender with the reasons typed so far; otherwise it records the
+// overrides, marks the step done and redirects to the next step.
+func (d *Deps) continuePastChecks(w http.ResponseWriter, r *http.Request, s wizard.Step, rerender func(wizard.State, web.ChecksView) error) error {
+	st, err := d.Store.Load()
+	if err != nil {
+		return err
+	}
+	run, ok := st.Checks[s]
+	if !ok {
+		return redirect(w, r, stepURL(s))
+	}
+	reasons := map[string]string{}
+	for _, res := range run.Results {
+		if v := strings.TrimSpace(r.PostFormValue(wizard.OverrideField(res.ID))); v != "" {
+			reasons[res.ID] = v
+		}
+	}
+	errs, ovs := wizard.Gate(run.Results, reasons, d.Now())
+	if len(errs) > 0 {
+		return rerender(st, web.ChecksView{Run: run, Reasons: reasons, Errors: errs})
+	}
+	if _, err := d.Store.Update(func(st *wizard.State) error {
+		for _, o := range ovs {
+			st.AddOverride(o)
+			d.Log.Info("check overridden", "check", o.Check, "reason", o.Reason)
+		}
+		st.MarkDone(s)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return redirect(w, r, stepURL(wizard.Next(s)))
+}
