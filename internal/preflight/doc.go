@@ -1,0 +1,9 @@
+// Package preflight runs the wizard's first step: it measures the VM
+// (operating system, CPUs, memory, disk), Docker (engine, Compose, socket
+// access), the ports CARTO publishes, the release files and outbound
+// reachability of the services CARTO needs, and reports each as a
+// check.Result with step "preflight". It reads the system only through
+// Deps, so every rule is testable, and it changes nothing on the host.
+// Storing overrides is the caller's job; Fixed marks what cannot be
+// overridden.
+package preflight
