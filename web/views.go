@@ -3,7 +3,6 @@ package web
 import (
 	"strconv"
 
-	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -55,13 +54,6 @@ type NotBuiltView struct {
 	Progress Progress
 }
 
-// DomainStepView is the domain step's page.
-type DomainStepView struct {
-	Progress Progress
-	Input    wizard.DomainInput
-	Errors   wizard.FieldErrors
-	Results  []check.Result
-}
 
 // ChecksView is a step's last check run with the override reasons the admin
 // typed and the problems with them.
@@ -78,3 +70,26 @@ type PreflightStepView struct {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// DomainStepView is the domain step's page.
+type DomainStepView struct {
+	Progress Progress
+	Input    wizard.DomainInput
+	Errors   wizard.FieldErrors
+	Checks   ChecksView
+	// BrowserURL is the link the admin opens to prove the domain reaches
+	// this VM from their side; empty until the checks have run.
+	BrowserURL string
+}
+
+// mergeErrors joins field errors for the error summary.
+func mergeErrors(a, b wizard.FieldErrors) wizard.FieldErrors {
+	out := wizard.FieldErrors{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

@@ -31,6 +31,9 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightForm))
 		r.Method(http.MethodPost, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightSubmit))
 
+		r.Method(http.MethodGet, "/steps/domain", d.step(wizard.Domain, d.handleDomainForm))
+		r.Method(http.MethodPost, "/steps/domain", d.step(wizard.Domain, d.handleDomainSubmit))
+
 		// Steps not built yet: a plain page that says so.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))
 	})

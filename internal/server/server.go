@@ -37,6 +37,11 @@ type Deps struct {
 // handler tests can pass fakes and the app passes the real packages.
 type Checkers struct {
 	Preflight func(ctx context.Context) []check.Result
+	// Domain checks DNS and reachability of an already valid domain;
+	// browserNonce is the nonce the admin's browser was asked to fetch.
+	Domain func(ctx context.Context, domain, browserNonce string) []check.Result
+	// NewNonce returns a fresh nonce served on port 80.
+	NewNonce func() string
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes

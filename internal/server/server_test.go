@@ -38,7 +38,11 @@ func newFixture(t *testing.T) *fixture {
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: a, Throttle: auth.NewThrottle(time.Now),
 		Store: wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now), Now: time.Now,
 		HostNames: []string{"localhost", "127.0.0.1", "wizard.internal"}, SelfSigned: true,
-		Checks: Checkers{Preflight: func(context.Context) []check.Result { return fakePreflight }},
+		Checks: Checkers{
+			Preflight: func(context.Context) []check.Result { return fakePreflight },
+			Domain:    fakeDomain,
+			NewNonce:  func() string { return "00112233445566778899aabbccddeeff" },
+		},
 	}
 	value, err := a.SignIn(tok)
 	if err != nil {

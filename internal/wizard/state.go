@@ -32,6 +32,10 @@ type Override struct {
 // DomainInput is what the domain step collects.
 type DomainInput struct {
 	Domain string `json:"domain"`
+	// BrowserNonce is the nonce the admin's browser is asked to fetch
+	// from http://<domain>/ to prove the domain reaches this VM from
+	// outside.
+	BrowserNonce string `json:"browser_nonce,omitempty"`
 }
 
 // MarkDone marks s done. A step that changes may invalidate later ones;

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+)
+
+// fakeDomain passes for domains under example.com and fails DNS otherwise.
+func fakeDomain(_ context.Context, domain, nonce string) []check.Result {
+	if strings.HasSuffix(domain, ".example.com") {
+		return []check.Result{{Step: "domain", ID: "domain.resolves", Status: check.Pass, Message: domain + " resolves to this VM"}}
+	}
+	return []check.Result{{Step: "domain", ID: "domain.resolves", Status: check.Fail, Message: domain + " does not resolve", Field: "domain"}}
+}
+
+func TestDomainStep(t *testing.T) {
+	f := newFixture(t)
+	f.deps.Store.Update(func(st *wizard.State) error {
+		st.MarkDone(wizard.Preflight)
+		st.MarkDone(wizard.Package)
+		st.Domain.Domain = "saved.example.com"
+		return nil
+	})
+
+	for _, bad := range []string{"https://carto.example.com/carto", "carto.example.com:8443", "*.example.com", "localhost", ""} {
+		res, doc := f.post(t, "/steps/domain", url.Values{"domain": {bad}, "action": {"next"}})
+		if res.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("%q: %d, want 422", bad, res.StatusCode)
+			continue
+		}
+		in := doc.Find(`#f-domain`)
+		if v, _ := in.Attr("aria-invalid"); v != "true" {
+			t.Errorf("%q: field not marked invalid", bad)
+		}
+		if v, _ := in.Attr("value"); v != bad {
+			t.Errorf("%q: typed value not kept, got %q", bad, v)
+		}
+		if strings.TrimSpace(doc.Find("#e-domain").Text()) == "" {
+			t.Errorf("%q: no message next to the field", bad)
+		}
+	}
+	if st, _ := f.deps.Store.Load(); st.Domain.Domain != "saved.example.com" {
+		t.Fatalf("bad input changed the saved domain to %q", st.Domain.Domain)
+	}
+
+	// A domain whose checks fail needs a reason to continue.
+	res, _ := f.post(t, "/steps/domain", url.Values{"domain": {"Carto.Other.test"}, "action": {"check"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("check: %d", res.StatusCode)
+	}
+	res, doc := f.get(t, "/steps/domain")
+	if doc.Find(`tr[data-check="domain.resolves"][data-status="fail"]`).Length() != 1 {
+		t.Fatal("failed check not shown")
+	}
+	if href, _ := doc.Find("#browser-link").Attr("href"); href != "http://carto.other.test/.well-known/carto-setup/00112233445566778899aabbccddeeff" {
+		t.Fatalf("browser link = %q", href)
+	}
+	res, _ = f.post(t, "/steps/domain", url.Values{"domain": {"carto.other.test"}, "action": {"next"}})
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("continue past a failure without reason: %d", res.StatusCode)
+	}
+	res, _ = f.post(t, "/steps/domain", url.Values{"domain": {"carto.other.test"}, "action": {"next"}, "override.domain.resolves": {"DNS record is being created"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/steps/database" {
+		t.Fatalf("continue with a reason: %d to %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	st, _ := f.deps.Store.Load()
+	if st.Domain.Domain != "carto.other.test" || !st.Done[wizard.Domain] {
+		t.Fatalf("state after continue: %+v", st.Domain)
+	}
+	if o, ok := st.Overridden("domain.resolves"); !ok || o.Reason != "DNS record is being created" {
+		t.Fatal("override not recorded")
+	}
+
+	// Changing the domain reruns the checks and un-does the step.
+	res, _ = f.post(t, "/steps/domain", url.Values{"domain": {"new.example.com"}, "action": {"next"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new passing domain: %d", res.StatusCode)
+	}
+	st, _ = f.deps.Store.Load()
+	if st.Domain.Domain != "new.example.com" || st.Checks[wizard.Domain].Results[0].Status != check.Pass {
+		t.Fatalf("new domain not checked: %+v", st.Checks[wizard.Domain])
+	}
+}
