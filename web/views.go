@@ -54,7 +54,6 @@ type NotBuiltView struct {
 	Progress Progress
 }
 
-
 // ChecksView is a step's last check run with the override reasons the admin
 // typed and the problems with them.
 type ChecksView struct {
