@@ -18,7 +18,12 @@ type State struct {
 	// Checks holds the last check run of each step, shown again on GET.
 	Checks map[Step]CheckRun `json:"checks,omitempty"`
 
-	Domain DomainInput `json:"domain"`
+	Package  PackageInput  `json:"package"`
+	Domain   DomainInput   `json:"domain"`
+	Database DatabaseInput `json:"database"`
+	Cache    CacheInput    `json:"cache"`
+	TLS      TLSInput      `json:"tls"`
+	Buckets  BucketsInput  `json:"buckets"`
 }
 
 // Override records that the admin continued past a warning or an

@@ -1,0 +1,110 @@
+package wizard
+
+// Modes of the steps that offer a choice.
+const (
+	ModeEmbedded = "embedded"
+	ModeExternal = "external"
+
+	TLSSelfSigned = "self-signed"
+	TLSUpload     = "upload"
+	TLSACME       = "acme"
+
+	BucketsCartoManaged = "carto-managed"
+	BucketsGCS          = "gcs"
+	BucketsS3           = "s3"
+	BucketsAzure        = "azure"
+)
+
+// PackageInput is the uploaded customer package. The files are kept here
+// until the install writes them into the release directory.
+type PackageInput struct {
+	CustomerEnv string         `json:"customer_env,omitempty"` // the file as CARTO sent it
+	KeyJSON     string         `json:"key_json,omitempty"`     // secret
+	Summary     PackageSummary `json:"summary"`
+}
+
+// PackageSummary is what the admin is shown about the package; no secret.
+type PackageSummary struct {
+	Tenant         string `json:"tenant"`
+	PackageVersion string `json:"package_version"`
+	ServiceAccount string `json:"service_account"`
+	Project        string `json:"project"`
+}
+
+// DatabaseInput is the metadata PostgreSQL (carto-facts 3.2).
+type DatabaseInput struct {
+	Mode              string `json:"mode"` // ModeEmbedded or ModeExternal
+	Host              string `json:"host,omitempty"`
+	Port              int    `json:"port,omitempty"`
+	AdminUser         string `json:"admin_user,omitempty"`
+	AdminPassword     string `json:"admin_password,omitempty"` // secret
+	AdminDatabase     string `json:"admin_database,omitempty"`
+	WorkspaceUser     string `json:"workspace_user,omitempty"`
+	WorkspacePassword string `json:"workspace_password,omitempty"` // secret
+	WorkspaceDatabase string `json:"workspace_database,omitempty"`
+	SSL               bool   `json:"ssl,omitempty"`
+	SSLMode           string `json:"ssl_mode,omitempty"` // disable, require, verify-ca, verify-full
+	CAPEM             string `json:"ca_pem,omitempty"`
+}
+
+// CacheInput is the Redis/Valkey cache (carto-facts 3.3).
+type CacheInput struct {
+	Mode     string `json:"mode"` // ModeEmbedded or ModeExternal
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	Password string `json:"password,omitempty"` // secret
+	TLS      bool   `json:"tls,omitempty"`
+	CAPEM    string `json:"ca_pem,omitempty"`
+}
+
+// TLSInput is the router certificate (carto-facts 3.4). For every mode the
+// certificate and key the install will write end up in CertPEM and KeyPEM.
+type TLSInput struct {
+	Mode          string `json:"mode"`               // TLSSelfSigned, TLSUpload or TLSACME
+	CertPEM       string `json:"cert_pem,omitempty"` // full chain, leaf first
+	KeyPEM        string `json:"key_pem,omitempty"`  // secret
+	Fingerprint   string `json:"fingerprint,omitempty"`
+	ACMEEmail     string `json:"acme_email,omitempty"`
+	ACMEDirectory string `json:"acme_directory,omitempty"`
+	ACMEAccount   string `json:"acme_account_key,omitempty"` // secret
+}
+
+// BucketInput is one bucket.
+type BucketInput struct {
+	Name   string `json:"bucket"`
+	Public bool   `json:"public"`
+}
+
+// BucketsInput is the storage for imports and thumbnails (carto-facts 3.5).
+type BucketsInput struct {
+	Mode       string      `json:"mode"` // BucketsCartoManaged, BucketsGCS, BucketsS3 or BucketsAzure
+	Imports    BucketInput `json:"imports"`
+	Thumbnails BucketInput `json:"thumbnails"`
+
+	GCSProjectID string `json:"gcs_project_id,omitempty"`
+	GCSKeyJSON   string `json:"gcs_key_json,omitempty"` // secret
+
+	S3Region          string `json:"s3_region,omitempty"`
+	S3AccessKeyID     string `json:"s3_access_key_id,omitempty"`
+	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty"` // secret
+	S3Endpoint        string `json:"s3_endpoint,omitempty"`
+
+	AzureStorageAccount string `json:"azure_storage_account,omitempty"`
+	AzureAccessKey      string `json:"azure_access_key,omitempty"` // secret
+}
+
+// Secrets returns every secret value the admin has entered, for masking in
+// logs, pages and support bundles. Empty values are left out.
+func (st State) Secrets() []string {
+	var out []string
+	for _, s := range []string{
+		st.Package.KeyJSON, st.Database.AdminPassword, st.Database.WorkspacePassword,
+		st.Cache.Password, st.TLS.KeyPEM, st.TLS.ACMEAccount,
+		st.Buckets.GCSKeyJSON, st.Buckets.S3SecretAccessKey, st.Buckets.AzureAccessKey,
+	} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
