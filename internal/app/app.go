@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/server"
+	"github.com/carto-setup/carto-setup/internal/standin"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -49,6 +51,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, rest, getenv, stdout, stderr, o)
 	case "token":
 		err = newToken(rest, getenv, stdout, stderr)
+	case "standin":
+		// The stand-in CARTO services run from this same binary inside
+		// the demo's FROM-scratch image; see internal/standin.
+		if code := standin.Main(ctx, rest, getenv, stdout, stderr); code != 0 {
+			return fmt.Errorf("standin exited with status %d", code)
+		}
 	case "version":
 		fmt.Fprintln(stdout, "carto-setup", Version)
 	case "help":
@@ -98,9 +106,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := store.Load(); err != nil {
 		return err // a damaged or newer state file: say so before serving
 	}
+	nonces := domaincheck.NewNonces(o.now, 0)
+	p80 := &port80{log: log, binder: domaincheck.DirectPort80{Addr: cfg.HTTPAddr}, handler: domaincheck.NonceHandler(nonces, http.NotFoundHandler()), idle: 15 * time.Minute}
+	defer p80.Close()
+	dc := &domainChecker{resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
+		Checks: checkers(cfg, getenv, dc),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

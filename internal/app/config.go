@@ -15,6 +15,12 @@ type Config struct {
 	StateDir string // carto-setup's own state; default Dir/.carto-setup
 	Listen   string // address of the wizard, default :8443
 	Demo     bool   // prepare and use a stand-in release
+	// HTTPAddr is where the wizard answers plain HTTP while a step needs
+	// it (domain nonces, ACME challenges): port 80, as the internet sees it.
+	HTTPAddr string
+	// Resolver is a DNS server (host:port) for the domain checks; empty
+	// means the system resolver.
+	Resolver string
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -33,6 +39,8 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "carto-setup's state directory (default: DIR/.carto-setup)")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address the wizard listens on")
 	fs.BoolVar(&cfg.Demo, "demo", false, "prepare a stand-in CARTO release and walk the flow without a CARTO licence")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":80", "where to answer plain HTTP for domain and ACME checks")
+	fs.StringVar(&cfg.Resolver, "resolver", "", "DNS server (host:port) for the domain checks (default: the system resolver)")
 	if extra != nil {
 		extra(fs)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carto-setup/carto-setup/internal/app"
+	"github.com/carto-setup/carto-setup/internal/standin/release"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
@@ -63,7 +64,7 @@ type App struct {
 
 // Options configure StartApp.
 type Options struct {
-	ReleaseDir string // default: a new temporary directory
+	ReleaseDir string // default: a new temporary directory with the stand-in release
 	StateDir   string // default: ReleaseDir/.carto-setup
 	Clock      *Clock // default: NewClock()
 	Args       []string
@@ -77,6 +78,9 @@ func StartApp(t testing.TB, o Options) *App {
 	t.Helper()
 	if o.ReleaseDir == "" {
 		o.ReleaseDir = t.TempDir()
+		if err := release.Write(o.ReleaseDir, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if o.Clock == nil {
 		o.Clock = NewClock()
@@ -228,4 +232,40 @@ func Text(t testing.TB, ctx context.Context, sel string) string {
 func Location(t testing.TB, ctx context.Context) string {
 	t.Helper()
 	return Get(t, ctx, "read location", chromedp.Location())
+}
+
+// PassPreflight runs the preflight step in the browser: it types a reason
+// into every failed check that may be overridden (the test machines have 2
+// CPUs and no internet) and continues.
+func PassPreflight(t testing.TB, ctx context.Context, a *App) {
+	t.Helper()
+	Navigate(t, ctx, a.BaseURL+"/steps/preflight")
+	nodes := Get(t, ctx, "find override fields", chromedp.Nodes(chromedp.CSSAll(`input[name^="override."]`), chromedp.AtLeast(0)))
+	for _, n := range nodes {
+		Run(t, ctx, "type override reason", chromedp.SendKeys(chromedp.CSS(`input[name="`+n.AttributeValue("name")+`"]`), "e2e test machine"))
+	}
+	Run(t, ctx, "continue", chromedp.Click(chromedp.CSS(`button[value="next"]`)), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if loc := Location(t, ctx); !strings.HasSuffix(loc, "/steps/package") {
+		t.Fatalf("after preflight the wizard is at %s; page says %q", loc, Text(t, ctx, "main"))
+	}
+}
+
+// Navigate opens url and waits for an h1. Chromium aborts a page load with
+// ERR_NETWORK_CHANGED when the host's interfaces change, which Docker does
+// whenever it starts a container; such a load is retried.
+func Navigate(t testing.TB, ctx context.Context, url string) {
+	t.Helper()
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err = chromedp.Do(tctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("h1")))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
 }

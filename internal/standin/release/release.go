@@ -1,0 +1,130 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/engine"
+)
+
+//go:embed files
+var files embed.FS
+
+// ImageRepository is the image name every stand-in service runs; env.tpl
+// builds it as ${DOCKER_REGISTRY_BASE_PATH}/standin.
+const ImageRepository = "carto-standin/standin"
+
+// ImageTag returns the stand-in image reference for a release version, the
+// same one env.tpl produces from CARTO_SELFHOSTED_VERSION.
+func ImageTag(version string) string { return ImageRepository + ":" + version }
+
+// DefaultVersion is the VERSION the embedded release carries.
+func DefaultVersion() string {
+	b, err := fs.ReadFile(files, "files/VERSION")
+	if err != nil {
+		panic("release: embedded VERSION is missing: " + err.Error())
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// validVersion accepts CARTO's tags (2026.8.11, 2026.8.11-rc.7) and a
+// suffix a test may add; it must also be a valid image tag.
+func validVersion(v string) bool {
+	return regexp.MustCompile(`^[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,2}([-.][0-9A-Za-z.-]{1,60})?$`).MatchString(v)
+}
+
+// Write writes the stand-in release into dir, creating it if needed, with
+// version in VERSION (the embedded default when version is empty). The
+// files are written atomically; install.sh is executable. Existing
+// customer.env, key.json, .env and certs/ are left alone.
+func Write(dir string, version string) error {
+	if version == "" {
+		version = DefaultVersion()
+	}
+	if !validVersion(version) {
+		return fmt.Errorf("release: write: version %q is not of the form YYYY.M.D[-suffix]", version)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("release: write: %w", err)
+	}
+	entries, err := fs.ReadDir(files, "files")
+	if err != nil {
+		return fmt.Errorf("release: write: %w", err)
+	}
+	for _, e := range entries {
+		data, err := fs.ReadFile(files, "files/"+e.Name())
+		if err != nil {
+			return fmt.Errorf("release: write: %w", err)
+		}
+		mode := os.FileMode(0o644)
+		switch e.Name() {
+		case "VERSION":
+			data = []byte(version + "\n")
+		case "install.sh":
+			mode = 0o755
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, e.Name()), data, mode); err != nil {
+			return fmt.Errorf("release: write: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dockerfile is the stand-in image's recipe: the static carto-setup
+// executable alone, whose hidden "standin" subcommand plays the service
+// named by the compose command.
+const Dockerfile = `FROM scratch
+COPY carto-setup /carto-setup
+LABEL org.opencontainers.image.title="carto-setup stand-in CARTO release" \
+      org.opencontainers.image.description="Test double of CARTO Self-Hosted; not CARTO software"
+ENTRYPOINT ["/carto-setup", "standin"]
+`
+
+// BuildImages builds the stand-in image ImageTag(version) from binary, a
+// static executable (CGO_ENABLED=0) that runs standin.Main for the
+// arguments "standin <service>". Build output goes to progress.
+func BuildImages(ctx context.Context, eng *engine.Client, binary string, version string, progress io.Writer) error {
+	if !validVersion(version) {
+		return fmt.Errorf("release: build images: version %q is not of the form YYYY.M.D[-suffix]", version)
+	}
+	if err := checkStatic(binary); err != nil {
+		return fmt.Errorf("release: build images: %w", err)
+	}
+	exe, err := os.ReadFile(binary)
+	if err != nil {
+		return fmt.Errorf("release: build images: %w", err)
+	}
+	err = eng.BuildImage(ctx, ImageTag(version), map[string]engine.BuildFile{
+		"carto-setup": {Data: exe, Mode: 0o755},
+	}, Dockerfile, progress)
+	if err != nil {
+		return fmt.Errorf("release: build images: %w", err)
+	}
+	return nil
+}
+
+// checkStatic refuses an executable that needs a dynamic loader: it would
+// not start in a FROM scratch image, and the failure there is obscure.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s is not a Linux executable: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New(path + " is dynamically linked; build it with CGO_ENABLED=0")
+		}
+	}
+	return nil
+}
