@@ -15,17 +15,23 @@ func TestStart(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
+		host string
 		ssl  bool
 	}{
 		{name: "plain", opts: Options{}},
 		{name: "tls", opts: Options{TLS: true}, ssl: true},
+		{name: "extra listen address", opts: Options{ListenAddrs: []string{"127.0.0.2"}}, host: "127.0.0.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := Start(t, tt.opts)
 			s.Exec(t, "CREATE ROLE probe LOGIN PASSWORD 'x'")
+			host := s.Host
+			if tt.host != "" {
+				host = tt.host
+			}
 			cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=postgres sslmode=disable",
-				s.Host, s.Port, s.User, s.Password))
+				host, s.Port, s.User, s.Password))
 			if err != nil {
 				t.Fatal(err)
 			}
