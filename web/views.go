@@ -92,3 +92,29 @@ func mergeErrors(a, b wizard.FieldErrors) wizard.FieldErrors {
 	}
 	return out
 }
+
+// PackageStepView is the installation package page.
+type PackageStepView struct {
+	Progress Progress
+	Errors   wizard.FieldErrors // by field: zip, customer_env, key_json
+	Checks   ChecksView
+	Summary  wizard.PackageSummary
+	Uploaded bool
+	Release  string // the release's VERSION
+	Min      string // the release's MIN_VERSION
+}
+
+// DatabaseStepView is the database and cache page. Input carries no
+// password: passwords are never rendered back.
+type DatabaseStepView struct {
+	Progress Progress
+	Input    wizard.DatabaseInput
+	Cache    wizard.CacheInput
+	// Saved says which secrets already have a saved value, so the page
+	// can say "leave blank to keep".
+	SavedAdminPassword, SavedWorkspacePassword, SavedCachePassword bool
+	HasCA, HasCacheCA                                              bool
+	Errors                                                         wizard.FieldErrors
+	Checks                                                         ChecksView
+	Notice                                                         string
+}

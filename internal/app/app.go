@@ -113,7 +113,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
-		Checks: checkers(cfg, getenv, dc),
+		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, dc),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

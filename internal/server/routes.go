@@ -31,8 +31,13 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightForm))
 		r.Method(http.MethodPost, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightSubmit))
 
+		r.Method(http.MethodGet, "/steps/package", d.step(wizard.Package, d.handlePackageForm))
+		r.Method(http.MethodPost, "/steps/package", d.step(wizard.Package, d.handlePackageSubmit))
 		r.Method(http.MethodGet, "/steps/domain", d.step(wizard.Domain, d.handleDomainForm))
 		r.Method(http.MethodPost, "/steps/domain", d.step(wizard.Domain, d.handleDomainSubmit))
+
+		r.Method(http.MethodGet, "/steps/database", d.step(wizard.Database, d.handleDatabaseForm))
+		r.Method(http.MethodPost, "/steps/database", d.step(wizard.Database, d.handleDatabaseSubmit))
 
 		// Steps not built yet: a plain page that says so.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))

@@ -26,6 +26,8 @@ type Deps struct {
 	// is added from the state. Any other Host header is refused, which
 	// defeats DNS rebinding.
 	HostNames []string
+	// ReleaseDir is the carto-selfhosted checkout the wizard installs.
+	ReleaseDir string
 	// Checks run the live checks of the steps.
 	Checks Checkers
 	// SelfSigned is true while the wizard serves its self-signed
@@ -42,6 +44,8 @@ type Checkers struct {
 	Domain func(ctx context.Context, domain, browserNonce string) []check.Result
 	// NewNonce returns a fresh nonce served on port 80.
 	NewNonce func() string
+	// Database checks the metadata PostgreSQL and the cache as given.
+	Database func(ctx context.Context, db wizard.DatabaseInput, cache wizard.CacheInput) []check.Result
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes
