@@ -118,3 +118,32 @@ type DatabaseStepView struct {
 	Checks                                                         ChecksView
 	Notice                                                         string
 }
+
+// TLSStepView is the router certificate page. It never carries the key.
+type TLSStepView struct {
+	Progress    Progress
+	Domain      string
+	Mode        string
+	ACMEEmail   string
+	ACMEDir     string
+	Errors      wizard.FieldErrors
+	Checks      ChecksView
+	HasCert     bool
+	Fingerprint string
+	Notice      string
+}
+
+// The Let's Encrypt directories offered; a custom directory set from the
+// answers file is offered too.
+const (
+	LetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging    = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
+
+func acmeOptions(current string) []option {
+	opts := []option{{Value: LetsEncryptProduction, Label: "Production"}, {Value: LetsEncryptStaging, Label: "Staging (test certificates, not trusted)"}}
+	if current != "" && current != LetsEncryptProduction && current != LetsEncryptStaging {
+		opts = append(opts, option{Value: current, Label: current})
+	}
+	return opts
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/server"
@@ -107,13 +108,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err // a damaged or newer state file: say so before serving
 	}
 	nonces := domaincheck.NewNonces(o.now, 0)
-	p80 := &port80{log: log, binder: domaincheck.DirectPort80{Addr: cfg.HTTPAddr}, handler: domaincheck.NonceHandler(nonces, http.NotFoundHandler()), idle: 15 * time.Minute}
+	challenges := acmeissue.NewHTTPResponder()
+	p80 := &port80{log: log, binder: domaincheck.DirectPort80{Addr: cfg.HTTPAddr}, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
 	defer p80.Close()
 	dc := &domainChecker{resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
+	acme, err := newACME(cfg, p80, challenges)
+	if err != nil {
+		return err
+	}
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
-		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, dc),
+		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, dc, acme),
+		ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -13,11 +13,12 @@ import (
 
 // checkers connects the steps' live checks to the real packages. The same
 // functions serve the wizard and the headless `check` command.
-func checkers(cfg Config, getenv func(string) string, dc *domainChecker) server.Checkers {
+func checkers(cfg Config, getenv func(string) string, dc *domainChecker, acme *acmeClient) server.Checkers {
 	return server.Checkers{
 		Domain:   dc.Check,
 		NewNonce: dc.NewNonce,
 		Database: databaseChecks,
+		ACME:     acme.Obtain,
 		Preflight: func(ctx context.Context) []check.Result {
 			return preflight.Run(ctx, preflight.DefaultDeps(getenv), preflight.Config{ReleaseDir: cfg.Dir})
 		},

@@ -21,6 +21,10 @@ type Config struct {
 	// Resolver is a DNS server (host:port) for the domain checks; empty
 	// means the system resolver.
 	Resolver string
+	// ACMEDirectory is the default ACME directory; ACMECAFile is a PEM CA
+	// to trust for it (a private ACME server such as step-ca or Pebble).
+	ACMEDirectory string
+	ACMECAFile    string
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -40,6 +44,8 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address the wizard listens on")
 	fs.BoolVar(&cfg.Demo, "demo", false, "prepare a stand-in CARTO release and walk the flow without a CARTO licence")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":80", "where to answer plain HTTP for domain and ACME checks")
+	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "https://acme-v02.api.letsencrypt.org/directory", "default ACME directory for the TLS step")
+	fs.StringVar(&cfg.ACMECAFile, "acme-ca-file", "", "PEM CA to trust for a private ACME directory")
 	fs.StringVar(&cfg.Resolver, "resolver", "", "DNS server (host:port) for the domain checks (default: the system resolver)")
 	if extra != nil {
 		extra(fs)

@@ -39,6 +39,10 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/steps/database", d.step(wizard.Database, d.handleDatabaseForm))
 		r.Method(http.MethodPost, "/steps/database", d.step(wizard.Database, d.handleDatabaseSubmit))
 
+		r.Method(http.MethodGet, "/steps/tls", d.step(wizard.TLS, d.handleTLSForm))
+		r.Method(http.MethodPost, "/steps/tls", d.step(wizard.TLS, d.handleTLSSubmit))
+		r.Method(http.MethodGet, "/steps/tls/certificate.crt", d.step(wizard.TLS, d.handleTLSCertificate))
+
 		// Steps not built yet: a plain page that says so.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))
 	})

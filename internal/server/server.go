@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 
 	"github.com/carto-setup/carto-setup/internal/check"
 	"log/slog"
@@ -30,6 +31,13 @@ type Deps struct {
 	ReleaseDir string
 	// Checks run the live checks of the steps.
 	Checks Checkers
+	// RootCAs verifies uploaded certificate chains; nil means the system
+	// roots.
+	RootCAs *x509.CertPool
+	// ACMEDirectory is the default ACME directory (Let's Encrypt), and
+	// ACMETimeout bounds one issuance.
+	ACMEDirectory string
+	ACMETimeout   time.Duration
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
@@ -44,6 +52,9 @@ type Checkers struct {
 	Domain func(ctx context.Context, domain, browserNonce string) []check.Result
 	// NewNonce returns a fresh nonce served on port 80.
 	NewNonce func() string
+	// ACME obtains a certificate for domain, answering the challenge on
+	// port 80; it returns the account key to keep for next time.
+	ACME func(ctx context.Context, domain, email, directory string, accountKey []byte) (certPEM, keyPEM, account []byte, err error)
 	// Database checks the metadata PostgreSQL and the cache as given.
 	Database func(ctx context.Context, db wizard.DatabaseInput, cache wizard.CacheInput) []check.Result
 }
