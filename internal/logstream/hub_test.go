@@ -1,0 +1,266 @@
+package logstream
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func seqs(lines []Line) []uint64 {
+	var s []uint64
+	for _, l := range lines {
+		s = append(s, l.Seq)
+	}
+	return s
+}
+
+func TestRing(t *testing.T) {
+	text := func(n int) string { return string(make([]byte, n)) }
+	tests := []struct {
+		name      string
+		maxLines  int
+		maxBytes  int
+		sizes     []int // text length of each appended line
+		cursor    uint64
+		limit     int
+		wantSeqs  []uint64
+		wantGap   *Gap
+		wantMore  bool
+		wantBytes int
+	}{
+		{name: "all kept", maxLines: 10, maxBytes: 1 << 20, sizes: []int{1, 2, 3}, limit: 10,
+			wantSeqs: []uint64{1, 2, 3}, wantBytes: 6 + 3*lineOverhead},
+		{name: "after cursor", maxLines: 10, maxBytes: 1 << 20, sizes: []int{1, 2, 3}, cursor: 2, limit: 10,
+			wantSeqs: []uint64{3}, wantBytes: 6 + 3*lineOverhead},
+		{name: "up to date", maxLines: 10, maxBytes: 1 << 20, sizes: []int{1, 2, 3}, cursor: 3, limit: 10,
+			wantBytes: 6 + 3*lineOverhead},
+		{name: "limit", maxLines: 10, maxBytes: 1 << 20, sizes: []int{1, 2, 3}, limit: 2,
+			wantSeqs: []uint64{1, 2}, wantMore: true, wantBytes: 6 + 3*lineOverhead},
+		{name: "line bound drops oldest", maxLines: 3, maxBytes: 1 << 20, sizes: []int{1, 1, 1, 1, 1}, limit: 10,
+			wantSeqs: []uint64{3, 4, 5}, wantGap: &Gap{"c", 1, 2}, wantBytes: 3 + 3*lineOverhead},
+		{name: "gap only for what was lost", maxLines: 3, maxBytes: 1 << 20, sizes: []int{1, 1, 1, 1, 1}, cursor: 1, limit: 10,
+			wantSeqs: []uint64{3, 4, 5}, wantGap: &Gap{"c", 2, 2}, wantBytes: 3 + 3*lineOverhead},
+		{name: "byte bound drops oldest", maxLines: 100, maxBytes: 2*lineOverhead + 200, sizes: []int{100, 100, 100, 50}, limit: 10,
+			wantSeqs: []uint64{3, 4}, wantGap: &Gap{"c", 1, 2}, wantBytes: 150 + 2*lineOverhead},
+		{name: "one line bigger than the byte bound is kept", maxLines: 100, maxBytes: 10, sizes: []int{5, 500}, limit: 10,
+			wantSeqs: []uint64{2}, wantGap: &Gap{"c", 1, 1}, wantBytes: 500 + lineOverhead},
+		{name: "cursor from the future reads from the start", maxLines: 10, maxBytes: 1 << 20, sizes: []int{1, 1}, cursor: 99, limit: 10,
+			wantSeqs: []uint64{1, 2}, wantBytes: 2 + 2*lineOverhead},
+		{name: "wraps around many times", maxLines: 100, maxBytes: 1 << 20, sizes: make([]int, 1000), cursor: 950, limit: 10,
+			wantSeqs: []uint64{951, 952, 953, 954, 955, 956, 957, 958, 959, 960}, wantMore: true, wantBytes: 100 * lineOverhead},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRing(tt.maxLines, tt.maxBytes)
+			for i, n := range tt.sizes {
+				if got := r.push(Line{Container: "c", Text: text(n)}); got != uint64(i+1) {
+					t.Fatalf("push %d returned seq %d", i, got)
+				}
+			}
+			lines, gap, more := r.read("c", tt.cursor, tt.limit, nil)
+			if diff := cmp.Diff(tt.wantSeqs, seqs(lines)); diff != "" {
+				t.Errorf("seqs (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantGap, gap); diff != "" {
+				t.Errorf("gap (-want +got):\n%s", diff)
+			}
+			if more != tt.wantMore {
+				t.Errorf("more = %v, want %v", more, tt.wantMore)
+			}
+			if r.bytes != tt.wantBytes {
+				t.Errorf("bytes = %d, want %d", r.bytes, tt.wantBytes)
+			}
+		})
+	}
+}
+
+func TestPollMergesByTimestamp(t *testing.T) {
+	h := NewHub(HubConfig{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	add := func(c string, sec int, text string) {
+		h.Append(Line{Container: c, TS: t0.Add(time.Duration(sec) * time.Second), Text: text})
+	}
+	add("b", 2, "b2")
+	add("a", 1, "a1")
+	add("a", 3, "a3")
+	add("b", 0, "b0") // out of order within b: stays after b2
+	add("c", 5, "c5")
+
+	text := func(b Batch) []string {
+		var s []string
+		for _, l := range b.Lines {
+			s = append(s, l.Text)
+		}
+		return s
+	}
+	b := h.Poll(nil, 3)
+	if diff := cmp.Diff([]string{"a1", "b2", "b0"}, text(b)); diff != "" {
+		t.Errorf("first batch (-want +got):\n%s", diff)
+	}
+	if !b.More {
+		t.Error("More = false after a partial batch")
+	}
+	if diff := cmp.Diff(Cursors{"a": 1, "b": 2}, b.Cursors); diff != "" {
+		t.Errorf("cursors (-want +got):\n%s", diff)
+	}
+	b = h.Poll(b.Cursors, 10)
+	if diff := cmp.Diff([]string{"a3", "c5"}, text(b)); diff != "" {
+		t.Errorf("second batch (-want +got):\n%s", diff)
+	}
+	if b.More {
+		t.Error("More = true after a full batch")
+	}
+	if diff := cmp.Diff(Cursors{"a": 2, "b": 2, "c": 1}, h.Last()); diff != "" {
+		t.Errorf("Last (-want +got):\n%s", diff)
+	}
+}
+
+// TestGapAccounting checks that a reader sees every line exactly once or
+// inside a gap, whatever its pace.
+func TestGapAccounting(t *testing.T) {
+	h := NewHub(HubConfig{MaxLines: 50})
+	s := h.Subscribe(nil)
+	defer s.Close()
+	const total = 5000
+	seen := map[string]uint64{}
+	var delivered, gapped uint64
+	for i := range total {
+		h.Append(Line{Container: fmt.Sprint("c", i%3), Text: "x"})
+		if i%10 == 0 { // read a little, so the reader falls behind
+			b := s.Next(7)
+			for _, g := range b.Gaps {
+				if g.From != seen[g.Container]+1 {
+					t.Fatalf("gap %+v does not follow cursor %d", g, seen[g.Container])
+				}
+				gapped += g.To - g.From + 1
+				seen[g.Container] = g.To
+			}
+			for _, l := range b.Lines {
+				if l.Seq != seen[l.Container]+1 {
+					t.Fatalf("line %s/%d after %d", l.Container, l.Seq, seen[l.Container])
+				}
+				seen[l.Container] = l.Seq
+				delivered++
+			}
+		}
+	}
+	for b := s.Next(1000); len(b.Lines) > 0 || len(b.Gaps) > 0; b = s.Next(1000) {
+		for _, g := range b.Gaps {
+			gapped += g.To - g.From + 1
+		}
+		delivered += uint64(len(b.Lines))
+	}
+	t.Logf("delivered %d, gapped %d", delivered, gapped)
+	if delivered+gapped != total || gapped == 0 {
+		t.Errorf("delivered %d + gapped %d, want %d total with some gaps", delivered, gapped, total)
+	}
+}
+
+// TestSlowSubscriberDoesNotBlock appends while a subscriber never reads.
+func TestSlowSubscriberDoesNotBlock(t *testing.T) {
+	h := NewHub(HubConfig{MaxLines: 100})
+	stalled := h.Subscribe(nil)
+	defer stalled.Close()
+	fast := h.Subscribe(nil)
+	defer fast.Close()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100000 {
+			h.Append(Line{Container: "c", Text: "line"})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("producer blocked behind a subscriber that never reads")
+	}
+	if len(stalled.Notify()) != 1 {
+		t.Errorf("notification channel holds %d values, want 1 (coalesced)", len(stalled.Notify()))
+	}
+	b := stalled.Next(1000)
+	if want := []Gap{{"c", 1, 99900}}; !cmp.Equal(want, b.Gaps) {
+		t.Errorf("gaps = %v, want %v", b.Gaps, want)
+	}
+	if len(b.Lines) != 100 {
+		t.Errorf("got %d lines, want the 100 in the ring", len(b.Lines))
+	}
+}
+
+// TestSubscribeNoLeak runs subscribe, read, close cycles next to a producer
+// and checks that the goroutine count returns to its baseline.
+func TestSubscribeNoLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	h := NewHub(HubConfig{MaxLines: 1000})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.Append(Line{Container: "c", Text: "x"})
+			}
+		}
+	})
+	for range 200 {
+		var rw sync.WaitGroup
+		for range 4 {
+			s := h.Subscribe(h.Last())
+			rw.Go(func() {
+				defer s.Close()
+				for range 3 {
+					<-s.Notify()
+					s.Next(100)
+				}
+			})
+		}
+		rw.Wait()
+	}
+	close(stop)
+	wg.Wait()
+	h.mu.RLock()
+	n := len(h.subs)
+	h.mu.RUnlock()
+	if n != 0 {
+		t.Errorf("%d subscriptions still registered", n)
+	}
+	waitGoroutines(t, base)
+}
+
+// waitGoroutines waits up to 5 s for the goroutine count to drop back to
+// base.
+func waitGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, baseline %d:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLineJSON(t *testing.T) {
+	l := Line{Container: "c", Service: "s", Stream: Stderr, TS: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Seq: 7, Text: "t"}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"container":"c","service":"s","stream":"stderr","ts":"2026-01-02T03:04:05.000000006Z","seq":7,"text":"t"}`
+	if string(b) != want {
+		t.Errorf("JSON %s, want %s", b, want)
+	}
+	var back Line
+	if err := json.Unmarshal(b, &back); err != nil || !cmp.Equal(l, back) {
+		t.Errorf("round trip: %v, %+v", err, back)
+	}
+}
