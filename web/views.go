@@ -2,6 +2,9 @@ package web
 
 import (
 	"strconv"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/check"
 
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -146,4 +149,94 @@ func acmeOptions(current string) []option {
 		opts = append(opts, option{Value: current, Label: current})
 	}
 	return opts
+}
+
+// DiffLine is one line of the customer.env change, secrets masked.
+type DiffLine struct {
+	Op   string // "+", "-" or " "
+	Text string
+}
+
+// FileView is one file the install will place.
+type FileView struct {
+	Path   string
+	Mode   string
+	Size   int
+	Secret bool
+}
+
+// ReviewData is what the install will do.
+type ReviewData struct {
+	Diff     []DiffLine
+	Files    []FileView
+	Command  string
+	Problems []check.Result // conditions that stop the install
+}
+
+// ReviewStepView is the review page.
+type ReviewStepView struct {
+	Progress Progress
+	Review   ReviewData
+	Error    string
+}
+
+// ServiceView is one row of the install board.
+type ServiceView struct {
+	Service   string
+	Container string
+	State     string // created, running, restarting, exited, …
+	ExitCode  int
+	Restarts  int
+	Health    string
+	StartedAt time.Time
+	Expected  string // "running" or "exited (0)"
+	Status    string // "ok", "pending" or "failed"
+	Reason    string
+}
+
+// FailingView names a service that failed, with its last log lines.
+type FailingView struct {
+	Service   string
+	Reason    string
+	Hint      string
+	LastLines []string
+}
+
+// InstallData is the state of one install job.
+type InstallData struct {
+	ID       string
+	Status   string // running, succeeded, failed, interrupted
+	Error    string
+	Started  time.Time
+	Ended    time.Time
+	Services []ServiceView
+	Failing  []FailingView
+	Lines    []string // the latest log lines, for the page without JS
+}
+
+// Running reports whether the job is still going.
+func (d InstallData) Running() bool { return d.Status == "running" }
+
+// JobPageView is the install page.
+type JobPageView struct {
+	Progress Progress
+	Job      InstallData
+}
+
+// BucketsStepView is the buckets page; it never carries a key or secret.
+type BucketsStepView struct {
+	Progress                                   Progress
+	Input                                      wizard.BucketsInput
+	SavedGCSKey, SavedS3Secret, SavedAzureKey bool
+	Errors                                     wizard.FieldErrors
+	Checks                                     ChecksView
+	// Fixes are the CORS rules to apply, per bucket, with the command.
+	Fixes []CORSFix
+}
+
+// CORSFix is the command and configuration that gives a bucket the CORS
+// rules CARTO needs.
+type CORSFix struct {
+	Bucket string
+	Text   string
 }

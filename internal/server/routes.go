@@ -43,6 +43,15 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodPost, "/steps/tls", d.step(wizard.TLS, d.handleTLSSubmit))
 		r.Method(http.MethodGet, "/steps/tls/certificate.crt", d.step(wizard.TLS, d.handleTLSCertificate))
 
+		r.Method(http.MethodGet, "/steps/buckets", d.step(wizard.Buckets, d.handleBucketsForm))
+		r.Method(http.MethodPost, "/steps/buckets", d.step(wizard.Buckets, d.handleBucketsSubmit))
+		r.Method(http.MethodGet, "/steps/review", d.step(wizard.Review, d.handleReviewForm))
+		r.Method(http.MethodPost, "/steps/review", d.step(wizard.Review, d.handleReviewSubmit))
+		r.Method(http.MethodGet, "/steps/install", d.step(wizard.Install, d.handleInstallStep))
+		r.Method(http.MethodGet, "/jobs/{id}", d.handle(d.handleJobPage))
+		r.Method(http.MethodGet, "/jobs/{id}/poll", d.handle(d.handleJobPoll))
+		r.Get("/jobs/{id}/logs", d.handleJobLogs)
+
 		// Steps not built yet: a plain page that says so.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))
 	})

@@ -29,6 +29,8 @@ type Deps struct {
 	HostNames []string
 	// ReleaseDir is the carto-selfhosted checkout the wizard installs.
 	ReleaseDir string
+	// Installer plans and runs the install.
+	Installer Installer
 	// Checks run the live checks of the steps.
 	Checks Checkers
 	// RootCAs verifies uploaded certificate chains; nil means the system
@@ -55,6 +57,12 @@ type Checkers struct {
 	// ACME obtains a certificate for domain, answering the challenge on
 	// port 80; it returns the account key to keep for next time.
 	ACME func(ctx context.Context, domain, email, directory string, accountKey []byte) (certPEM, keyPEM, account []byte, err error)
+	// ValidateBuckets returns field problems of custom buckets; Buckets
+	// runs the live round trip and CORS checks; CORSFix is the command
+	// and configuration that gives a bucket the CORS rules CARTO needs.
+	ValidateBuckets func(in wizard.BucketsInput) map[string]string
+	Buckets         func(ctx context.Context, in wizard.BucketsInput) []check.Result
+	CORSFix         func(in wizard.BucketsInput, bucket string) string
 	// Database checks the metadata PostgreSQL and the cache as given.
 	Database func(ctx context.Context, db wizard.DatabaseInput, cache wizard.CacheInput) []check.Result
 }

@@ -43,6 +43,7 @@ func newFixture(t *testing.T) *fixture {
 			Domain:    fakeDomain,
 			NewNonce:  func() string { return "00112233445566778899aabbccddeeff" },
 		},
+		Installer: newFakeInstaller(),
 	}
 	value, err := a.SignIn(tok)
 	if err != nil {
@@ -71,7 +72,7 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 	n := 0
 	err := chi.Walk(f.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		n++
-		path := strings.NewReplacer("{step}", "preflight", "*", "x").Replace(route)
+		path := strings.NewReplacer("{step}", "preflight", "{id}", "job1", "*", "x").Replace(route)
 		req := httptest.NewRequest(method, path, strings.NewReader(""))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		res := f.do(t, req)

@@ -1,0 +1,190 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/web"
+)
+
+// Websocket timing, as in gorilla's chat example.
+const (
+	writeWait    = 10 * time.Second
+	pongWait     = 60 * time.Second
+	pingPeriod   = 50 * time.Second
+	boardPeriod  = time.Second
+	batchLines   = 500
+	maxClientMsg = 512
+)
+
+// logMessage is one websocket or polling message.
+type logMessage struct {
+	Type     string            `json:"type"` // "lines", "board" or "done"
+	Lines    []logstream.Line  `json:"lines,omitempty"`
+	Gaps     []logstream.Gap   `json:"gaps,omitempty"`
+	Cursors  logstream.Cursors `json:"cursors,omitempty"`
+	Status   string            `json:"status,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Services []web.ServiceView `json:"services,omitempty"`
+	Failing  []web.FailingView `json:"failing,omitempty"`
+	More     bool              `json:"more,omitempty"`
+}
+
+// parseCursors reads "container:seq,container:seq" from the query.
+func parseCursors(q url.Values) logstream.Cursors {
+	c := logstream.Cursors{}
+	for _, part := range strings.Split(q.Get("after"), ",") {
+		name, seq, ok := strings.Cut(part, ":")
+		if !ok || name == "" {
+			continue
+		}
+		if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
+			c[name] = n
+		}
+	}
+	return c
+}
+
+func boardMessage(job web.InstallData) logMessage {
+	return logMessage{Type: "board", Status: job.Status, Error: job.Error, Services: job.Services, Failing: job.Failing}
+}
+
+// handleJobPoll serves the same batches as the websocket over plain HTTP,
+// for networks that block websockets.
+func (d *Deps) handleJobPoll(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	hub, ok := d.Installer.Logs(id)
+	job, ok2 := d.Installer.Status(id)
+	if !ok || !ok2 {
+		return &appError{Status: http.StatusNotFound, Title: "No such install", Message: "There is no install with that ID."}
+	}
+	b := hub.Poll(parseCursors(r.URL.Query()), batchLines)
+	msg := boardMessage(job)
+	msg.Type, msg.Lines, msg.Gaps, msg.Cursors, msg.More = "poll", b.Lines, b.Gaps, b.Cursors, b.More
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(msg)
+}
+
+// handleJobLogs streams a job's log lines and board over a websocket. One
+// writer goroutine (this one) owns the connection's writes, with a deadline
+// before each; a reader goroutine discards client messages, enforces the
+// pong deadline and cancels the connection when the client goes away. The
+// hub never waits for this client: a slow one gets gap markers.
+func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	hub, ok := d.Installer.Logs(id)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize: 1024, WriteBufferSize: 16 << 10,
+		// Same origin only; the Host header itself was checked against
+		// the allowlist by hostCheck, which defeats DNS rebinding.
+		CheckOrigin: func(r *http.Request) bool {
+			u, err := url.Parse(r.Header.Get("Origin"))
+			return err == nil && u.Host == r.Host && d.hostAllowed(u.Host)
+		},
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		d.Log.Warn("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	defer conn.Close()
+	conn.SetReadLimit(maxClientMsg)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn.SetReadDeadline(time.Now().Add(pongWait))
+		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+
+	sub := hub.Subscribe(parseCursors(r.URL.Query()))
+	defer sub.Close()
+	write := func(m logMessage) bool {
+		conn.SetWriteDeadline(time.Now().Add(writeWait))
+		return conn.WriteJSON(m) == nil
+	}
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	board := time.NewTicker(boardPeriod)
+	defer board.Stop()
+	var lastBoard []byte
+	sendBoard := func() (finished, ok bool) {
+		job, found := d.Installer.Status(id)
+		if !found {
+			return true, true
+		}
+		m := boardMessage(job)
+		b, _ := json.Marshal(m)
+		if string(b) != string(lastBoard) {
+			lastBoard = b
+			if !write(m) {
+				return false, false
+			}
+		}
+		return !job.Running(), true
+	}
+	drain := func() bool {
+		for {
+			b := sub.Next(batchLines)
+			if len(b.Lines) == 0 && len(b.Gaps) == 0 {
+				return true
+			}
+			if !write(logMessage{Type: "lines", Lines: b.Lines, Gaps: b.Gaps, Cursors: b.Cursors}) {
+				return false
+			}
+			if !b.More {
+				return true
+			}
+		}
+	}
+	if !drain() {
+		return
+	}
+	if _, ok := sendBoard(); !ok {
+		return
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-sub.Notify():
+			if !drain() {
+				return
+			}
+		case <-board.C:
+			finished, ok := sendBoard()
+			if !ok {
+				return
+			}
+			if finished {
+				if drain() {
+					write(logMessage{Type: "done"})
+				}
+				conn.SetWriteDeadline(time.Now().Add(writeWait))
+				conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "install finished"))
+				return
+			}
+		case <-ping.C:
+			conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if conn.WriteMessage(websocket.PingMessage, nil) != nil {
+				return
+			}
+		}
+	}
+}

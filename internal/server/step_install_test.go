@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/jobs"
+	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+	"github.com/carto-setup/carto-setup/web"
+)
+
+// fakeInstaller keeps one job in memory with a real hub.
+type fakeInstaller struct {
+	mu       sync.Mutex
+	problems []check.Result
+	job      web.InstallData
+	hub      *logstream.Hub
+	started  int
+}
+
+func newFakeInstaller() *fakeInstaller {
+	return &fakeInstaller{hub: logstream.NewHub(logstream.HubConfig{MaxLines: 100})}
+}
+
+func (f *fakeInstaller) Review(context.Context, wizard.State) (web.ReviewData, error) {
+	return web.ReviewData{
+		Diff:     []web.DiffLine{{Op: "-", Text: "SELFHOSTED_DOMAIN=carto3-onprem.lan"}, {Op: "+", Text: "SELFHOSTED_DOMAIN=carto.example.com"}, {Op: "+", Text: "POSTGRES_ADMIN_PASSWORD=****"}},
+		Files:    []web.FileView{{Path: "certs/key.json", Mode: "0600", Size: 2300, Secret: true}},
+		Command:  "docker-compose -p carto-selfhosted up -d",
+		Problems: f.problems,
+	}, nil
+}
+
+func (f *fakeInstaller) Start(wizard.State) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.job.Status == "running" {
+		return "", jobs.ErrBusy
+	}
+	f.started++
+	f.job = web.InstallData{ID: "job1", Status: "running", Started: time.Now(),
+		Services: []web.ServiceView{{Service: "router-http", State: "running", Expected: "running", Status: "ok"}}}
+	return "job1", nil
+}
+
+func (f *fakeInstaller) Status(id string) (web.InstallData, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.job, id == f.job.ID
+}
+
+func (f *fakeInstaller) Latest() (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.job.ID, f.job.ID != ""
+}
+
+func (f *fakeInstaller) Logs(id string) (*logstream.Hub, bool) { return f.hub, id == "job1" }
+
+func (f *fakeInstaller) finish(status string) {
+	f.mu.Lock()
+	f.job.Status = status
+	f.mu.Unlock()
+}
+
+func TestReviewAndInstall(t *testing.T) {
+	f := newFixture(t)
+	inst := f.deps.Installer.(*fakeInstaller)
+	markDone(f, wizard.Preflight, wizard.Package, wizard.Domain, wizard.Database, wizard.TLS, wizard.Buckets)
+
+	inst.problems = []check.Result{{ID: "install.admin_password", Status: check.Fail, Message: "There is no Postgres admin password."}}
+	res, doc := f.get(t, "/steps/review")
+	if res.StatusCode != 200 || doc.Find("#problems").Length() != 1 || doc.Find(`button[value="install"][disabled]`).Length() != 1 {
+		t.Fatalf("review with a problem: %d", res.StatusCode)
+	}
+	res, _ = f.post(t, "/steps/review", url.Values{"action": {"install"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || inst.started != 0 {
+		t.Fatalf("install with a problem: %d, started %d", res.StatusCode, inst.started)
+	}
+
+	inst.problems = nil
+	res, doc = f.get(t, "/steps/review")
+	if !strings.Contains(doc.Find("#diff").Text(), "+ SELFHOSTED_DOMAIN=carto.example.com") || !strings.Contains(doc.Find("#command").Text(), "up -d") {
+		t.Fatal("review does not show the diff and command")
+	}
+	res, _ = f.post(t, "/steps/review", url.Values{"action": {"install"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/jobs/job1" {
+		t.Fatalf("install: %d to %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	// A second press while it runs goes to the same job.
+	res, _ = f.post(t, "/steps/review", url.Values{"action": {"install"}})
+	if res.Header.Get("Location") != "/jobs/job1" || inst.started != 1 {
+		t.Fatalf("second install: %s, started %d", res.Header.Get("Location"), inst.started)
+	}
+
+	inst.hub.Append(logstream.Line{Container: "carto-router-http-1", Service: "router-http", Stream: logstream.Stdout, TS: time.Now(), Text: "listening on :8443"})
+	res, doc = f.get(t, "/jobs/job1")
+	if res.StatusCode != 200 || doc.Find(`#board tr[data-service="router-http"]`).Length() != 1 {
+		t.Fatalf("job page: %d", res.StatusCode)
+	}
+	if html, _ := doc.Html(); !strings.Contains(html, `<noscript><meta http-equiv="refresh"`) {
+		t.Fatal("a running job page must refresh itself without JavaScript")
+	}
+	inst.finish("succeeded")
+	_, doc = f.get(t, "/jobs/job1")
+	if html, _ := doc.Html(); strings.Contains(html, `http-equiv="refresh"`) || doc.Find(`a[href="/steps/smoke"]`).Length() != 1 {
+		t.Fatal("finished job page still refreshes or offers no way on")
+	}
+
+	req := httptest.NewRequest("GET", "/jobs/job1/poll?after=carto-router-http-1:0", nil)
+	req.AddCookie(f.cookie)
+	res = f.do(t, req)
+	var msg logMessage
+	if err := json.NewDecoder(res.Body).Decode(&msg); err != nil || len(msg.Lines) != 1 || msg.Lines[0].Text != "listening on :8443" || msg.Cursors["carto-router-http-1"] != 1 {
+		t.Fatalf("poll: %+v %v", msg, err)
+	}
+}
+
+// TestJobLogsWebsocket streams lines over a real websocket, refuses a
+// foreign Origin, resumes from cursors, and ends with "done".
+func TestJobLogsWebsocket(t *testing.T) {
+	f := newFixture(t)
+	inst := f.deps.Installer.(*fakeInstaller)
+	inst.Start(wizard.State{})
+	srv := httptest.NewServer(f.router)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	f.deps.HostNames = append(f.deps.HostNames, strings.Split(host, ":")[0])
+	wsURL := "ws://" + host + "/jobs/job1/logs"
+	hdr := func(origin string) http.Header {
+		h := http.Header{}
+		h.Set("Origin", origin)
+		h.Set("Cookie", SessionCookie+"="+f.cookie.Value)
+		return h
+	}
+
+	if _, res, err := websocket.DefaultDialer.Dial(wsURL, hdr("https://evil.example")); err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Fatalf("foreign origin: err=%v", err)
+	}
+	h := hdr("http://" + host)
+	h.Del("Cookie")
+	if _, res, err := websocket.DefaultDialer.Dial(wsURL, h); err == nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no session: err=%v", err)
+	}
+
+	for i := range 3 {
+		inst.hub.Append(logstream.Line{Container: "c1", Service: "workspace-api", Stream: logstream.Stdout, TS: time.Now(), Text: "line " + string(rune('a'+i))})
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(wsURL+"?after=c1:1", hdr("http://"+host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got []string
+	sawDone := false
+	for !sawDone {
+		var m logMessage
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("read: %v (got %v)", err, got)
+		}
+		for _, l := range m.Lines {
+			got = append(got, l.Text)
+		}
+		switch {
+		case m.Type == "board" && len(got) == 2:
+			inst.hub.Append(logstream.Line{Container: "c1", Service: "workspace-api", Stream: logstream.Stderr, TS: time.Now(), Text: "password=****"})
+		case m.Type == "lines" && len(got) == 3:
+			inst.finish("succeeded")
+		case m.Type == "done":
+			sawDone = true
+		}
+	}
+	if strings.Join(got, "|") != "line b|line c|password=****" {
+		t.Fatalf("lines = %v, want the two after the cursor and the live one", got)
+	}
+}
