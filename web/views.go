@@ -225,11 +225,11 @@ type JobPageView struct {
 
 // BucketsStepView is the buckets page; it never carries a key or secret.
 type BucketsStepView struct {
-	Progress                                   Progress
-	Input                                      wizard.BucketsInput
+	Progress                                  Progress
+	Input                                     wizard.BucketsInput
 	SavedGCSKey, SavedS3Secret, SavedAzureKey bool
-	Errors                                     wizard.FieldErrors
-	Checks                                     ChecksView
+	Errors                                    wizard.FieldErrors
+	Checks                                    ChecksView
 	// Fixes are the CORS rules to apply, per bucket, with the command.
 	Fixes []CORSFix
 }
