@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
+	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/standin"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -116,11 +118,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if cfg.Demo && cfg.StandinBinary == "" {
+		if cfg.StandinBinary, err = os.Executable(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	runner, err := jobs.NewRunner(jobCtx, filepath.Join(cfg.StateDir, "jobs"), o.now)
+	if err != nil {
+		return err
+	}
+	inst := newInstaller(log, runner, store, cfg, o.now)
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
 		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, dc, acme),
 		ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
+		Installer: inst,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -153,7 +168,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
+	err = srv.Shutdown(shutCtx)
+	// A running install is stopped; its record says so and the admin can
+	// apply again after the restart.
+	stopJobs()
+	runner.Wait()
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"os/exec"
 
+	"github.com/carto-setup/carto-setup/internal/buckets"
 	"github.com/carto-setup/carto-setup/internal/cachecheck"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/dbcheck"
@@ -15,10 +17,15 @@ import (
 // functions serve the wizard and the headless `check` command.
 func checkers(cfg Config, getenv func(string) string, dc *domainChecker, acme *acmeClient) server.Checkers {
 	return server.Checkers{
-		Domain:   dc.Check,
-		NewNonce: dc.NewNonce,
-		Database: databaseChecks,
-		ACME:     acme.Obtain,
+		Domain:          dc.Check,
+		NewNonce:        dc.NewNonce,
+		Database:        databaseChecks,
+		ACME:            acme.Obtain,
+		ValidateBuckets: func(in wizard.BucketsInput) map[string]string { return buckets.Validate(bucketsConfig(in)) },
+		Buckets: func(ctx context.Context, in wizard.BucketsInput) []check.Result {
+			return buckets.Run(ctx, bucketsConfig(in))
+		},
+		CORSFix: func(in wizard.BucketsInput, bucket string) string { return buckets.CORSFix(in.Mode, bucket) },
 		Preflight: func(ctx context.Context) []check.Result {
 			return preflight.Run(ctx, preflight.DefaultDeps(getenv), preflight.Config{ReleaseDir: cfg.Dir})
 		},
@@ -50,3 +57,18 @@ func databaseChecks(ctx context.Context, db wizard.DatabaseInput, cache wizard.C
 	}
 	return results
 }
+
+// bucketsConfig turns the wizard's buckets input into the checker's config.
+func bucketsConfig(in wizard.BucketsInput) buckets.Config {
+	return buckets.Config{
+		Provider:   in.Mode,
+		Imports:    buckets.Bucket{Name: in.Imports.Name, Public: in.Imports.Public},
+		Thumbnails: buckets.Bucket{Name: in.Thumbnails.Name, Public: in.Thumbnails.Public},
+		GCS:        buckets.GCS{ProjectID: in.GCSProjectID, KeyJSON: []byte(in.GCSKeyJSON)},
+		S3:         buckets.S3{Region: in.S3Region, AccessKeyID: in.S3AccessKeyID, SecretAccessKey: in.S3SecretAccessKey, Endpoint: in.S3Endpoint, ForcePathStyle: in.S3Endpoint != ""},
+		Azure:      buckets.Azure{StorageAccount: in.AzureStorageAccount, AccessKey: in.AzureAccessKey},
+	}
+}
+
+// execLookPath finds executables on PATH.
+var execLookPath = exec.LookPath

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Config is how one run of carto-setup is set up.
@@ -25,6 +26,13 @@ type Config struct {
 	// to trust for it (a private ACME server such as step-ca or Pebble).
 	ACMEDirectory string
 	ACMECAFile    string
+	// Project is the pinned Docker Compose project name.
+	Project string
+	// StandinBinary is a static carto-setup executable to build the
+	// stand-in images from (--demo); empty means this executable.
+	StandinBinary string
+	// Expect bounds the wait for every service to reach its state.
+	Expect time.Duration
 }
 
 // errHelp is returned when -h was asked for; usage has been printed.
@@ -46,6 +54,9 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":80", "where to answer plain HTTP for domain and ACME checks")
 	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "https://acme-v02.api.letsencrypt.org/directory", "default ACME directory for the TLS step")
 	fs.StringVar(&cfg.ACMECAFile, "acme-ca-file", "", "PEM CA to trust for a private ACME directory")
+	fs.StringVar(&cfg.Project, "project", "carto-selfhosted", "Docker Compose project name of the install")
+	fs.StringVar(&cfg.StandinBinary, "standin-binary", "", "with --demo: static carto-setup executable for the stand-in images (default: this one)")
+	fs.DurationVar(&cfg.Expect, "expect-timeout", 5*time.Minute, "how long the install waits for every service to reach its state")
 	fs.StringVar(&cfg.Resolver, "resolver", "", "DNS server (host:port) for the domain checks (default: the system resolver)")
 	if extra != nil {
 		extra(fs)

@@ -244,7 +244,7 @@ func PassPreflight(t testing.TB, ctx context.Context, a *App) {
 	for _, n := range nodes {
 		Run(t, ctx, "type override reason", chromedp.SendKeys(chromedp.CSS(`input[name="`+n.AttributeValue("name")+`"]`), "e2e test machine"))
 	}
-	Run(t, ctx, "continue", chromedp.Click(chromedp.CSS(`button[value="next"]`)), chromedp.WaitVisible(chromedp.CSS("h1")))
+	Submit(t, ctx, `button[value="next"]`)
 	if loc := Location(t, ctx); !strings.HasSuffix(loc, "/steps/package") {
 		t.Fatalf("after preflight the wizard is at %s; page says %q", loc, Text(t, ctx, "main"))
 	}

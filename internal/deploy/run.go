@@ -1,0 +1,435 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/standin/release"
+)
+
+// DefaultProject is the pinned Compose project name of an install.
+const DefaultProject = "carto-selfhosted"
+
+// Composer finds and runs Docker Compose; SystemCompose is the real one.
+type Composer interface {
+	Detect(ctx context.Context) (compose.Tool, error)
+	Up(ctx context.Context, tool compose.Tool, dir, project string, out io.Writer) error
+}
+
+// SystemCompose runs the Compose installed on the host through package
+// compose.
+type SystemCompose struct{}
+
+// Detect finds docker-compose or the docker compose plugin.
+func (SystemCompose) Detect(ctx context.Context) (compose.Tool, error) {
+	return compose.Detect(ctx, exec.LookPath, compose.Exec)
+}
+
+// Up runs `up -d --remove-orphans`.
+func (SystemCompose) Up(ctx context.Context, tool compose.Tool, dir, project string, out io.Writer) error {
+	return compose.Up(ctx, tool, dir, project, out)
+}
+
+// Images checks for and builds the stand-in release's image, for --demo and
+// tests; EngineImages is the real one.
+type Images interface {
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	BuildStandin(ctx context.Context, binary, version string, progress io.Writer) error
+}
+
+// EngineImages builds the stand-in image on the Docker Engine.
+type EngineImages struct{ Client *engine.Client }
+
+// ImageExists reports whether the engine has the image.
+func (e EngineImages) ImageExists(ctx context.Context, ref string) (bool, error) {
+	return e.Client.ImageExists(ctx, ref)
+}
+
+// BuildStandin builds the stand-in image for version from a static
+// carto-setup executable.
+func (e EngineImages) BuildStandin(ctx context.Context, binary, version string, progress io.Writer) error {
+	return release.BuildImages(ctx, e.Client, binary, version, progress)
+}
+
+// Deps are the outside things an install works with.
+type Deps struct {
+	Compose Composer
+	// Docker is the engine the log follower and the board read;
+	// *engine.Client implements it.
+	Docker logstream.Docker
+	// Images is needed only when RunConfig.StandinBinary is set.
+	Images Images
+}
+
+// RunConfig says what to install and where to report.
+type RunConfig struct {
+	Plan Plan
+	// ReleaseDir must be empty or the plan's release directory.
+	ReleaseDir string
+	// Project is the pinned Compose project name; "" means
+	// DefaultProject.
+	Project string
+	// Expect bounds the wait for every service to reach its expected
+	// state, counted from when Compose returns; 0 means 5 minutes.
+	Expect time.Duration
+	// StandinBinary, when set, is a static carto-setup executable: the
+	// release is the stand-in, and its image is built from it first if
+	// the engine does not have it.
+	StandinBinary string
+	// Hub receives the containers' log lines and keeps them after Run
+	// returns; nil means a private hub.
+	Hub *logstream.Hub
+	// Board is updated as containers change; nil means a private board.
+	Board *Board
+	// Now is the clock of the customer.env backup name; nil means
+	// time.Now.
+	Now func() time.Time
+	// Poll is how often the containers are inspected; 0 means 1 second.
+	Poll time.Duration
+	// LogLines is how many log lines of a failed service are reported;
+	// 0 means 20.
+	LogLines int
+}
+
+// Error is a failed install: the step that failed and a message and hint
+// that are safe to show (no secret, no raw tool output). Failures names the
+// services that did not reach their expected state.
+type Error struct {
+	Step     string // "apply", "image", "compose", "up", "wait"
+	Message  string
+	Hint     string
+	Failures []Failure
+	Err      error
+}
+
+// Error returns the message and the hint.
+func (e *Error) Error() string {
+	s := "deploy: " + e.Step + ": " + strings.TrimSuffix(e.Message, ".")
+	if e.Hint != "" {
+		s += ". " + e.Hint
+	}
+	return s
+}
+
+// Unwrap returns the underlying error, which may quote raw tool output.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run installs the plan: it writes the files (Apply), builds the stand-in
+// image when asked to, finds Compose, follows the project's containers
+// into the hub and the board, runs `compose up -d`, and waits until every
+// service of the release reaches its expected state (workspace-migrations
+// exited 0, every other service running, services scaled to 0 left out),
+// one fails, or cfg.Expect passes. Progress goes to out as lines, masked.
+// It returns nil on success and an *Error otherwise, whose message names
+// the failing services with a hint. The follower stops when Run returns;
+// the hub keeps its lines.
+func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
+	if cfg.Plan.dir == "" {
+		return errors.New("deploy: run: no plan")
+	}
+	if cfg.ReleaseDir != "" && cfg.ReleaseDir != cfg.Plan.dir {
+		return fmt.Errorf("deploy: run: the plan is for %s, not %s", cfg.Plan.dir, cfg.ReleaseDir)
+	}
+	if deps.Compose == nil || deps.Docker == nil {
+		return errors.New("deploy: run: Compose and Docker are required")
+	}
+	if cfg.Project == "" {
+		cfg.Project = DefaultProject
+	}
+	if !compose.ValidProjectName(cfg.Project) {
+		return fmt.Errorf("deploy: run: invalid project name %q", cfg.Project)
+	}
+	if cfg.Expect <= 0 {
+		cfg.Expect = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.LogLines <= 0 {
+		cfg.LogLines = 20
+	}
+	if cfg.Hub == nil {
+		cfg.Hub = logstream.NewHub(logstream.HubConfig{})
+	}
+	if cfg.Board == nil {
+		cfg.Board = NewBoard(BoardConfig{})
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	masker := cfg.Plan.Masker()
+	w := &lineWriter{w: out, m: masker}
+	defer w.Flush()
+	logf := func(format string, args ...any) { w.Line(fmt.Sprintf(format, args...)) }
+	dir := cfg.Plan.dir
+
+	logf("Writing the configuration into %s.", dir)
+	if err := Apply(cfg.Plan, cfg.Now()); err != nil {
+		return &Error{Step: "apply", Message: "The configuration files could not be written: " + err.Error(),
+			Hint: "Check that carto-setup's user owns the release directory and that the disk is not full.", Err: err}
+	}
+	for _, f := range cfg.Plan.Files() {
+		logf("  %s %s", f.Mode, f.Path)
+	}
+
+	if cfg.StandinBinary != "" {
+		if err := buildStandin(ctx, deps.Images, cfg.StandinBinary, cfg.Plan.version, w, logf); err != nil {
+			return err
+		}
+	}
+
+	tool, err := deps.Compose.Detect(ctx)
+	if err != nil {
+		return &Error{Step: "compose", Message: sentence(err),
+			Hint: "Install the docker compose plugin, or docker-compose 1.29 or newer.", Err: err}
+	}
+	logf("Using %s.", tool)
+
+	// Follow before starting anything, so that no event is missed: a
+	// migration that fails at once dies before Compose even returns.
+	board := cfg.Board
+	fctx, stopFollow := context.WithCancel(ctx)
+	follower := logstream.NewFollower(logstream.FollowerConfig{
+		Project: cfg.Project, Docker: deps.Docker, Hub: cfg.Hub, Masker: masker,
+		OnState: func(s logstream.StateChange) {
+			board.Observe(s)
+			reportState(s, logf)
+		},
+	})
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		follower.Run(fctx)
+	}()
+	defer func() {
+		stopFollow()
+		<-followed
+	}()
+
+	logf("Running: %s", cfg.Plan.ComposeCommand(tool, cfg.Project))
+	if err := deps.Compose.Up(ctx, tool, dir, cfg.Project, w); err != nil {
+		w.Flush()
+		var ue *compose.UpError
+		if errors.As(err, &ue) {
+			return &Error{Step: "up", Message: ue.Message(), Hint: ue.Hint(), Err: err}
+		}
+		if ctx.Err() != nil {
+			return &Error{Step: "up", Message: "The install was cancelled.", Err: ctx.Err()}
+		}
+		return &Error{Step: "up", Message: "Docker Compose could not be run.",
+			Hint: "Check that Docker Compose works for this user (docker-compose version).", Err: err}
+	}
+	w.Flush()
+	logf("Compose started the stack; waiting up to %s for every service.", cfg.Expect)
+	return wait(ctx, deps.Docker, cfg, board, masker, logf)
+}
+
+// buildStandin builds the stand-in image unless the engine already has it.
+func buildStandin(ctx context.Context, images Images, binary, version string, progress io.Writer, logf func(string, ...any)) error {
+	if images == nil {
+		return &Error{Step: "image", Message: "No image builder was given for the stand-in release."}
+	}
+	ref := release.ImageTag(version)
+	ok, err := images.ImageExists(ctx, ref)
+	if err != nil {
+		return &Error{Step: "image", Message: "Could not ask Docker for the stand-in image " + ref + ".",
+			Hint: "Check that Docker is running.", Err: err}
+	}
+	if ok {
+		logf("The stand-in image %s is present.", ref)
+		return nil
+	}
+	logf("Building the stand-in image %s.", ref)
+	if err := images.BuildStandin(ctx, binary, version, progress); err != nil {
+		return &Error{Step: "image", Message: "Could not build the stand-in image " + ref + ": " + sentence(err),
+			Hint: "The stand-in needs a static carto-setup executable (CGO_ENABLED=0).", Err: err}
+	}
+	return nil
+}
+
+// reportState writes the state changes that matter to the job log.
+func reportState(s logstream.StateChange, logf func(string, ...any)) {
+	name := s.Service
+	if name == "" {
+		name = s.Name
+	}
+	switch {
+	case s.Action == "start":
+		logf("%s: started", name)
+	case s.Action == "die":
+		logf("%s: exited with code %d", name, s.ExitCode)
+	case strings.HasPrefix(s.Action, "health_status"):
+		logf("%s: %s", name, s.Action)
+	}
+}
+
+// wait polls the project until every expected service is where it should
+// be, one fails, or the time is up.
+func wait(ctx context.Context, docker logstream.Docker, cfg RunConfig, board *Board, m *logstream.Masker, logf func(string, ...any)) error {
+	timeout := time.NewTimer(cfg.Expect)
+	defer timeout.Stop()
+	tick := time.NewTicker(cfg.Poll)
+	defer tick.Stop()
+	services := cfg.Plan.Services()
+	scales := cfg.Plan.Scales()
+	for {
+		listed := reconcile(ctx, docker, cfg.Project, board)
+		if len(services) == 0 {
+			// The compose file could not be read line by line: expect
+			// what Compose created.
+			services = listed
+		}
+		exp := board.Expected(services, scales)
+		if len(exp) > 0 && !slices.ContainsFunc(exp, func(e Expectation) bool { return e.Verdict != OK }) {
+			logf("Every service reached its expected state.")
+			return nil
+		}
+		if slices.ContainsFunc(exp, func(e Expectation) bool { return e.Verdict == Failed }) {
+			// Give the follower a moment to store the last lines.
+			sleep(ctx, min(2*time.Second, 2*cfg.Poll))
+			failures := board.Failing(exp, cfg.Hub, m, cfg.LogLines)
+			return failed(failures, logf)
+		}
+		select {
+		case <-ctx.Done():
+			return &Error{Step: "wait", Message: "The install was cancelled while the services were starting.", Err: ctx.Err()}
+		case <-timeout.C:
+			var pending []string
+			for _, e := range exp {
+				if e.Verdict != OK {
+					pending = append(pending, e.Service+" ("+e.Reason+")")
+				}
+			}
+			msg := fmt.Sprintf("After %s these services have not reached their expected state: %s.", cfg.Expect, strings.Join(pending, ", "))
+			logf("%s", msg)
+			return &Error{Step: "wait", Message: msg,
+				Hint: "Read their logs; a service waiting on the database or the cache usually says so."}
+		case <-tick.C:
+		}
+	}
+}
+
+// failed reports the failures to the log and builds the error.
+func failed(failures []Failure, logf func(string, ...any)) error {
+	var names, parts []string
+	for _, f := range failures {
+		names = append(names, f.Service)
+		parts = append(parts, f.Service+" ("+f.Reason+")")
+		logf("%s failed: %s.", f.Service, f.Reason)
+		if len(f.Lines) > 0 {
+			logf("Last log lines of %s:", f.Container)
+			for _, l := range f.Lines {
+				logf("  %s", l)
+			}
+		}
+		logf("Hint: %s", f.Hint)
+	}
+	hint := ServiceHint("")
+	if len(failures) == 1 {
+		hint = failures[0].Hint
+	} else if slices.Contains(names, MigrationsService) {
+		hint = ServiceHint(MigrationsService)
+	}
+	msg := fmt.Sprintf("%d services failed: %s", len(failures), strings.Join(parts, "; "))
+	if len(failures) == 1 {
+		msg = failures[0].Service + " failed: " + failures[0].Reason
+	}
+	return &Error{Step: "wait", Message: msg, Hint: hint, Failures: failures}
+}
+
+// reconcile lists the project and inspects what the board cannot know from
+// events alone; it returns the services it saw. Errors are left to the next
+// round: the daemon may be busy while Compose starts many containers.
+func reconcile(ctx context.Context, docker logstream.Docker, project string, board *Board) []string {
+	list, err := docker.ProjectContainers(ctx, project)
+	if err != nil {
+		return nil
+	}
+	var services []string
+	for _, c := range list {
+		if c.Service != "" && !slices.Contains(services, c.Service) {
+			services = append(services, c.Service)
+		}
+		if !board.needsInspect(c.ID, c.State) {
+			continue
+		}
+		info, err := docker.InspectContainer(ctx, c.ID)
+		if err != nil {
+			continue
+		}
+		board.Reconcile(info)
+	}
+	slices.Sort(services)
+	return services
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// lineWriter masks what is written to the job log line by line, and
+// serialises writers (Compose's output and the follower's state changes).
+type lineWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	m       *logstream.Masker
+	partial []byte
+}
+
+// Write masks and forwards every complete line of p.
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := l.partial[:i+1]
+		if _, err := l.w.Write(l.m.Mask(line)); err != nil {
+			return len(p), err
+		}
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 64<<10 {
+		l.w.Write(append(l.m.Mask(l.partial), '\n'))
+		l.partial = nil
+	}
+	return len(p), nil
+}
+
+// Line writes one whole line.
+func (l *lineWriter) Line(s string) {
+	l.Flush()
+	l.Write([]byte(s + "\n"))
+}
+
+// Flush writes a pending partial line.
+func (l *lineWriter) Flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.w.Write(append(l.m.Mask(l.partial), '\n'))
+		l.partial = nil
+	}
+}
