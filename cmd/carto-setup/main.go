@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,7 +16,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := app.Run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
+	var coded interface{ ExitCode() int }
+	switch {
+	case err == nil:
+	case errors.As(err, &coded):
+		// The command has already said why on stderr.
+		os.Exit(coded.ExitCode())
+	default:
 		fmt.Fprintln(os.Stderr, "carto-setup:", err)
 		os.Exit(1)
 	}

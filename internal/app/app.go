@@ -60,6 +60,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if code := standin.Main(ctx, rest, getenv, stdout, stderr); code != 0 {
 			return fmt.Errorf("standin exited with status %d", code)
 		}
+	case "env":
+		err = runEnv(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "carto-setup", Version)
 	case "help":
@@ -78,6 +80,8 @@ const usage = `Usage:
         serve the setup wizard (default :8443, HTTPS)
   carto-setup token [--dir DIR] [--state-dir DIR]
         print new sign-in URLs with a new token; ends every session
+  carto-setup env --dir DIR [--ignore-checks]
+        generate .env as install.sh does, with its warnings as real failures
   carto-setup version
 `
 
@@ -133,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
-		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, dc, acme),
+		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, store, dc, acme),
 		ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
 		Installer: inst,
 	})

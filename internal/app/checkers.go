@@ -15,7 +15,7 @@ import (
 
 // checkers connects the steps' live checks to the real packages. The same
 // functions serve the wizard and the headless `check` command.
-func checkers(cfg Config, getenv func(string) string, dc *domainChecker, acme *acmeClient) server.Checkers {
+func checkers(cfg Config, getenv func(string) string, store wizard.Store, dc *domainChecker, acme *acmeClient) server.Checkers {
 	return server.Checkers{
 		Domain:          dc.Check,
 		NewNonce:        dc.NewNonce,
@@ -27,7 +27,13 @@ func checkers(cfg Config, getenv func(string) string, dc *domainChecker, acme *a
 		},
 		CORSFix: func(in wizard.BucketsInput, bucket string) string { return buckets.CORSFix(in.Mode, bucket) },
 		Preflight: func(ctx context.Context) []check.Result {
-			return preflight.Run(ctx, preflight.DefaultDeps(getenv), preflight.Config{ReleaseDir: cfg.Dir})
+			pc := preflight.Config{ReleaseDir: cfg.Dir}
+			// Egress depends on the bucket provider chosen later; a re-run
+			// after the buckets step checks that provider's endpoint too.
+			if st, err := store.Load(); err == nil && st.Buckets.Mode != "" {
+				pc.BucketProvider, pc.S3Region, pc.S3Endpoint, pc.AzureAccount = st.Buckets.Mode, st.Buckets.S3Region, st.Buckets.S3Endpoint, st.Buckets.AzureStorageAccount
+			}
+			return preflight.Run(ctx, preflight.DefaultDeps(getenv), pc)
 		},
 	}
 }
