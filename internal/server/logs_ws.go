@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -115,9 +116,18 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 
 	sub := hub.Subscribe(parseCursors(r.URL.Query()))
 	defer sub.Close()
+	wait := d.WriteWait
+	if wait <= 0 {
+		wait = writeWait
+	}
 	write := func(m logMessage) bool {
-		conn.SetWriteDeadline(time.Now().Add(writeWait))
-		return conn.WriteJSON(m) == nil
+		conn.SetWriteDeadline(time.Now().Add(wait))
+		err := conn.WriteJSON(m)
+		if err != nil {
+			d.Log.Info("websocket client cut off", "remote", r.RemoteAddr, "err", err)
+			abort(conn)
+		}
+		return err == nil
 	}
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
@@ -186,5 +196,18 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+}
+
+// abort makes the coming Close reset the TCP connection instead of
+// flushing what is queued: a client that stopped reading would otherwise
+// keep the kernel's buffers and the socket alive long after we gave up.
+func abort(conn *websocket.Conn) {
+	c := conn.UnderlyingConn()
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		tcp.SetLinger(0)
 	}
 }

@@ -40,6 +40,9 @@ type Deps struct {
 	// ACMETimeout bounds one issuance.
 	ACMEDirectory string
 	ACMETimeout   time.Duration
+	// WriteWait bounds one websocket write; a client that does not take
+	// a batch within it is cut off. Zero means 10 s.
+	WriteWait time.Duration
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool

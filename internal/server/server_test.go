@@ -35,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	d := &Deps{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: a, Throttle: auth.NewThrottle(time.Now),
+		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, nil)), Auth: a, Throttle: auth.NewThrottle(time.Now),
 		Store: wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now), Now: time.Now,
 		HostNames: []string{"localhost", "127.0.0.1", "wizard.internal"}, SelfSigned: true,
 		Checks: Checkers{
@@ -242,4 +242,12 @@ func TestUnknownStepIs404(t *testing.T) {
 	if res := f.do(t, req); res.StatusCode != 303 || res.Header.Get("Location") != "/steps/preflight" {
 		t.Fatalf("unreachable step: %d to %s", res.StatusCode, res.Header.Get("Location"))
 	}
+}
+
+// testLogWriter sends the server's log to the test log.
+type testLogWriter struct{ t *testing.T }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
