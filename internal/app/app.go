@@ -172,14 +172,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutCtx)
+	if err := srv.Shutdown(shutCtx); err != nil {
+		// A browser still holding a request open: close it rather than
+		// hang; nothing it could be doing needs to finish.
+		log.Warn("closing connections that did not finish in time", "err", err)
+		srv.Close()
+	}
 	// A running install is stopped; its record says so and the admin can
 	// apply again after the restart.
 	stopJobs()
 	runner.Wait()
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
 	return nil
 }
 

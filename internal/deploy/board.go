@@ -82,6 +82,7 @@ type boardContainer struct {
 	destroyed bool
 	started   bool      // a start was seen, by event or inspection
 	first     time.Time // the first start seen
+	starts    uint64    // start events seen, to tell a stale inspection
 }
 
 // startSlack is how far apart an event's time and the daemon's StartedAt
@@ -165,6 +166,7 @@ func (b *Board) Observe(s logstream.StateChange) {
 			c.Restarts++
 		}
 		c.started = true
+		c.starts++
 		c.State, c.Settled = StateRunning, false
 		if !same || c.StartedAt.IsZero() {
 			c.StartedAt = s.Time
@@ -189,18 +191,38 @@ func (b *Board) Observe(s logstream.StateChange) {
 	}
 }
 
+// InspectToken returns what ReconcileAt needs to tell whether a start
+// event arrived while an inspection of the container was under way.
+func (b *Board) InspectToken(id string) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.conts[id]; c != nil {
+		return c.starts
+	}
+	return 0
+}
+
 // Reconcile records what an inspection of a container found, which is
 // authoritative for its state, exit code and start time (but not for its
 // restart count, which comes from events).
 func (b *Board) Reconcile(info engine.ContainerInfo) {
+	b.ReconcileAt(info, b.InspectToken(info.ID))
+}
+
+// ReconcileAt is Reconcile for an inspection requested when InspectToken
+// returned token: if a start event has been seen since, the inspection may
+// predate that start and is dropped (the next round inspects again). This
+// compares event counts, not times: under load the daemon stamps events
+// well after the StartedAt an inspection reports.
+func (b *Board) ReconcileAt(info engine.ContainerInfo, token uint64) {
 	if info.ID == "" {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.container(info.ID, info.Name, info.Service)
-	if !info.StartedAt.IsZero() && c.StartedAt.After(info.StartedAt) && !sameInstant(c.StartedAt, info.StartedAt) {
-		return // the inspection predates a start we already saw
+	if c.starts != token {
+		return
 	}
 	if info.State != "" {
 		c.State = info.State

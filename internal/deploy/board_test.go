@@ -192,3 +192,31 @@ func TestBoardSnapshotAndFailing(t *testing.T) {
 		t.Errorf("hint %q does not mention the database credentials", f[0].Hint)
 	}
 }
+
+// TestBoardLateEventsUnderLoad: on a busy host the daemon stamps the start
+// event well after the StartedAt an inspection reports. The inspection of
+// a migrations container that exited 0 must still settle it.
+func TestBoardLateEventsUnderLoad(t *testing.T) {
+	b := NewBoard(BoardConfig{Now: func() time.Time { return t0.Add(time.Minute) }})
+	b.Observe(*ev("m", MigrationsService, "start", 1.8, 0).ev) // event stamped 800 ms late
+	b.Observe(*ev("m", MigrationsService, "die", 2.5, 0).ev)
+	tok := b.InspectToken("m")
+	b.ReconcileAt(*inspected("m", MigrationsService, StateExited, 0, 1).inspect, tok)
+	if e := b.Expected([]string{MigrationsService}, nil)[0]; e.Verdict != OK {
+		t.Fatalf("verdict %s (%s), want ok", e.Verdict, e.Reason)
+	}
+}
+
+// TestBoardDropsInspectionOvertakenByAStart: an inspection requested before
+// a restart's start event is not allowed to put the old exit back.
+func TestBoardDropsInspectionOvertakenByAStart(t *testing.T) {
+	b := NewBoard(BoardConfig{Now: func() time.Time { return t0.Add(time.Minute) }})
+	b.Observe(*ev("m", MigrationsService, "start", 1, 0).ev)
+	b.Observe(*ev("m", MigrationsService, "die", 2, 1).ev)
+	tok := b.InspectToken("m")
+	b.Observe(*ev("m", MigrationsService, "start", 3, 0).ev) // restarted meanwhile
+	b.ReconcileAt(*inspected("m", MigrationsService, StateExited, 1, 1).inspect, tok)
+	if s := b.Snapshot()[0]; s.State != StateRunning || s.Settled {
+		t.Fatalf("stale inspection applied: %+v", s)
+	}
+}

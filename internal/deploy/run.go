@@ -367,11 +367,12 @@ func reconcile(ctx context.Context, docker logstream.Docker, project string, boa
 		if !board.needsInspect(c.ID, c.State) {
 			continue
 		}
+		token := board.InspectToken(c.ID)
 		info, err := docker.InspectContainer(ctx, c.ID)
 		if err != nil {
 			continue
 		}
-		board.Reconcile(info)
+		board.ReconcileAt(info, token)
 	}
 	slices.Sort(services)
 	return services

@@ -22,7 +22,7 @@ usage() {
 
 # at_least VERSION MINIMUM succeeds when VERSION sorts at or after MINIMUM.
 at_least() {
-  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | sed -n 1p)" = "$2" ]
 }
 
 checks() {
@@ -42,7 +42,7 @@ checks() {
     exit 1
   fi
   local compose_version
-  compose_version="$(docker-compose version 2>/dev/null | head -n 1 | sed -E 's/.*version v?([0-9][0-9.]*).*/\1/')"
+  compose_version="$(docker-compose version 2>/dev/null | sed -nE '1s/.*version v?([0-9][0-9.]*).*/\1/p')"
   if ! at_least "${compose_version}" "1.29"; then
     error "docker-compose ${compose_version} is older than 1.29"
     exit 1
