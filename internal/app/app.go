@@ -17,6 +17,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/jobs"
+	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/standin"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -59,6 +60,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// the demo's FROM-scratch image; see internal/standin.
 		if code := standin.Main(ctx, rest, getenv, stdout, stderr); code != 0 {
 			return fmt.Errorf("standin exited with status %d", code)
+		}
+	case "relay":
+		// Inside the port-80 relay container; see domaincheck.ContainerPort80.
+		if code := relay.Main(ctx, rest, stdout, stderr); code != 0 {
+			return fmt.Errorf("relay exited with status %d", code)
 		}
 	case "env":
 		err = runEnv(ctx, rest, stdout, stderr)
@@ -115,9 +121,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	nonces := domaincheck.NewNonces(o.now, 0)
 	challenges := acmeissue.NewHTTPResponder()
-	p80 := &port80{log: log, binder: domaincheck.DirectPort80{Addr: cfg.HTTPAddr}, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
+	binder, closeBinder := newPort80Binder(ctx, cfg.HTTPAddr, log)
+	defer closeBinder()
+	p80 := &port80{log: log, binder: binder, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
 	defer p80.Close()
-	dc := &domainChecker{resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
+	dc := &domainChecker{log: log, resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
 	acme, err := newACME(cfg, p80, challenges)
 	if err != nil {
 		return err

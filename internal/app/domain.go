@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // addresses, a nonce fetched over port 80 from this VM, and whether the
 // admin's browser fetched its own nonce.
 type domainChecker struct {
+	log      *slog.Logger
 	resolver *net.Resolver
 	nonces   *domaincheck.Nonces
 	port80   *port80
@@ -40,8 +42,9 @@ func (c *domainChecker) Check(ctx context.Context, domain, browserNonce string) 
 		msg, hint := "Port 80 could not be opened on this VM, so reachability was not tested.", "Free port 80 and run the checks again."
 		var le *domaincheck.ListenError
 		if errors.As(err, &le) && le.Kind == domaincheck.ListenPermission {
-			hint = "Run carto-setup as a user that may bind port 80 (or grant CAP_NET_BIND_SERVICE) and run the checks again."
+			hint = "carto-setup could neither bind port 80 nor publish it through Docker: run it as a user in the docker group, or grant CAP_NET_BIND_SERVICE, and run the checks again."
 		}
+		c.log.Warn("port 80 unavailable for the domain check", "err", err)
 		return append(results, check.Result{Step: domaincheck.Step, ID: domaincheck.IDReachable, Status: check.Error, Measured: "port 80 not available", Required: "port 80 reachable from the internet", Message: msg, Hint: hint, Field: "domain"})
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -11,6 +11,10 @@ import (
 type hostIdentity struct {
 	Names []string // host names, including localhost
 	IPs   []net.IP // interface addresses, including loopback
+	// Bridges are addresses of container bridges (docker0, br-…): allowed
+	// in the Host header, but no admin browses to them, so the console
+	// does not offer them.
+	Bridges []net.IP
 }
 
 func localIdentity() hostIdentity {
@@ -18,10 +22,20 @@ func localIdentity() hostIdentity {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		id.Names = append(id.Names, strings.ToLower(h))
 	}
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
-			id.IPs = append(id.IPs, ipn.IP)
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		addrs, _ := ifc.Addrs()
+		bridge := strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "br-") || strings.HasPrefix(ifc.Name, "veth")
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			if bridge {
+				id.Bridges = append(id.Bridges, ipn.IP)
+			} else {
+				id.IPs = append(id.IPs, ipn.IP)
+			}
 		}
 	}
 	if len(id.IPs) == 0 {
@@ -36,7 +50,7 @@ func localIdentity() hostIdentity {
 // allowedHosts is the Host-header allowlist: every name and address.
 func (id hostIdentity) allowedHosts() []string {
 	out := append([]string(nil), id.Names...)
-	for _, ip := range id.IPs {
+	for _, ip := range append(append([]net.IP(nil), id.IPs...), id.Bridges...) {
 		out = append(out, ip.String())
 	}
 	return out
