@@ -66,6 +66,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if code := relay.Main(ctx, rest, stdout, stderr); code != 0 {
 			return fmt.Errorf("relay exited with status %d", code)
 		}
+	case "renew":
+		err = renewCertificate(ctx, rest, getenv, stdout, stderr, o)
 	case "env":
 		err = runEnv(ctx, rest, stdout, stderr)
 	case "version":
@@ -89,7 +91,7 @@ const usage = `Usage:
   carto-setup env --dir DIR [--ignore-checks]
         generate .env as install.sh does, with its warnings as real failures
   carto-setup version
-`
+` + renewUsage
 
 // serve runs the wizard until ctx is done.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, o options) error {

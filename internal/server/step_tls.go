@@ -185,6 +185,12 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return d.continuePastChecks(w, r, wizard.TLS, func(st wizard.State, v web.ChecksView) error {
-		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(d.tlsView(st, mode, email, dir, nil, v, "")))
+		fieldErrs := wizard.FieldErrors{}
+		for _, res := range results {
+			if mode == wizard.TLSUpload && res.Status == check.Fail && res.Field != "" {
+				fieldErrs.Add(res.Field, res.Message)
+			}
+		}
+		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(d.tlsView(st, mode, email, dir, fieldErrs, v, "")))
 	})
 }

@@ -1,0 +1,177 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/acmeissue"
+	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/renew"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+)
+
+// renewUsage documents `carto-setup renew`; app.go's usage can include it.
+const renewUsage = `  carto-setup renew [--dir DIR] [--state-dir DIR] [--within 720h] [--project NAME]
+        [--http-addr ADDR] [--acme-ca-file F] [--resolver HOST:PORT]
+        renew the router's Let's Encrypt certificate when it expires within
+        --within: stops router-http, answers the challenge on port 80, writes
+        certs/, starts router-http; exit 1 when it failed (the old one stays)
+`
+
+// renewCertificate is `carto-setup renew`, run from a systemd timer or
+// cron. It prints one line on stdout when the certificate was renewed or
+// was not due, and the reason on stderr when the renewal failed, which
+// makes the process exit with status 1.
+func renewCertificate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, o options) error {
+	var within time.Duration
+	cfg, _, err := loadConfig("carto-setup renew", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.DurationVar(&within, "within", renew.DefaultWithin, "renew when the certificate expires within this duration")
+	})
+	if err != nil {
+		return err
+	}
+	if within <= 0 {
+		return fmt.Errorf("--within must be positive, not %s", within)
+	}
+	if !compose.ValidProjectName(cfg.Project) {
+		return fmt.Errorf("--project: %q is not a valid Compose project name", cfg.Project)
+	}
+	router := &composeRouter{dir: cfg.Dir, project: cfg.Project, lookPath: execLookPath, run: compose.Exec}
+	return runRenew(ctx, cfg, within, router, stdout, stderr, o.now)
+}
+
+// runRenew renews with the given router; tests pass a fake one.
+func runRenew(ctx context.Context, cfg Config, within time.Duration, router renew.Router, stdout, stderr io.Writer, now func() time.Time) error {
+	statePath := filepath.Join(cfg.StateDir, "state.json")
+	if _, err := os.Stat(statePath); errors.Is(err, fs.ErrNotExist) {
+		// A timer pointed at the wrong directory must not succeed quietly.
+		fmt.Fprintf(stderr, "carto-setup renew: no wizard state at %s: pass --dir or --state-dir\n", statePath)
+		return exitError(1)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	challenges := acmeissue.NewHTTPResponder()
+	// Only the challenges are answered: nothing else is served while the
+	// router is down.
+	binder, closeBinder := newPort80Binder(ctx, cfg.HTTPAddr, log)
+	defer closeBinder()
+	p80 := &port80{log: log, binder: binder, handler: challenges, idle: acmeissue.DefaultTimeout}
+	defer p80.Close()
+	ac, err := newACME(cfg, p80, challenges)
+	if err != nil {
+		return err
+	}
+	resolver := newResolver(cfg.Resolver)
+	deps := renew.Deps{
+		Store:  wizard.NewFileStore(statePath, now),
+		Router: router,
+		Issue: func(ctx context.Context, domain, email, directory string, account []byte) ([]byte, []byte, []byte, error) {
+			// router-http is started right after this returns and needs
+			// the port back.
+			defer p80.Close()
+			return ac.Obtain(ctx, domain, email, directory, account)
+		},
+		Resolve: resolver.LookupHost,
+		Now:     now,
+	}
+	res, err := renew.Run(ctx, deps, renew.Config{ReleaseDir: cfg.Dir, Within: within, Directory: cfg.ACMEDirectory})
+	reportRenewal(stdout, stderr, res, err)
+	if err != nil {
+		log.Warn("renewal failed", "err", err)
+		return exitError(1)
+	}
+	return nil
+}
+
+// reportRenewal says what a renewal did, in words for a cron mail or the
+// journal.
+func reportRenewal(stdout, stderr io.Writer, res renew.Result, err error) {
+	switch res.Status {
+	case renew.StatusNotACME:
+		mode := res.Mode
+		if mode == "" {
+			mode = "not chosen yet"
+		}
+		fmt.Fprintf(stdout, "carto-setup renew: nothing to renew: the router certificate is not from Let's Encrypt (TLS mode: %s).\n", mode)
+	case renew.StatusNotDue:
+		fmt.Fprintf(stdout, "carto-setup renew: not due for %s: %s.\n", res.Domain, res.Reason)
+	case renew.StatusRenewed:
+		where := "in certs/ and the wizard's state; router-http restarted"
+		if !res.Installed {
+			where = "in the wizard's state (not installed yet, so certs/ was left alone)"
+		}
+		fmt.Fprintf(stdout, "carto-setup renew: renewed the certificate for %s (%s): valid until %s, SHA-256 %s; saved %s.\n",
+			res.Domain, res.Reason, res.NotAfter.UTC().Format(time.RFC3339), res.Fingerprint, where)
+	}
+	if err == nil {
+		return
+	}
+	var re *renew.Error
+	msg := "The renewal failed. The old certificate stays in place."
+	if errors.As(err, &re) {
+		msg = re.Message()
+	}
+	fmt.Fprintf(stderr, "carto-setup renew: FAILED for %s: %s\n", orNone(res.Domain), msg)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no domain)"
+	}
+	return s
+}
+
+// composeRouter stops and starts router-http with the host's Docker
+// Compose, under the install's pinned project name.
+type composeRouter struct {
+	dir, project string
+	lookPath     compose.LookPathFunc
+	run          compose.RunFunc
+	tool         *compose.Tool
+}
+
+// Stop stops router-http, which frees port 80.
+func (r *composeRouter) Stop(ctx context.Context) error {
+	return r.do(ctx, "stop", renew.RouterService)
+}
+
+// Start starts router-http again; it reads the certificate files as it
+// starts.
+func (r *composeRouter) Start(ctx context.Context) error {
+	return r.do(ctx, "start", renew.RouterService)
+}
+
+func (r *composeRouter) do(ctx context.Context, sub ...string) error {
+	if r.tool == nil {
+		tool, err := compose.Detect(ctx, r.lookPath, r.run)
+		if err != nil {
+			return err
+		}
+		r.tool = &tool
+	}
+	argv := r.tool.Args(r.project, r.dir, sub...)
+	out, err := r.run(ctx, argv[0], argv[1:]...)
+	if err != nil {
+		return fmt.Errorf("compose %s: %w: %s", strings.Join(sub, " "), err, lastLines(out, 5))
+	}
+	return nil
+}
+
+// lastLines returns the last n lines of Compose's output, where it says
+// what went wrong.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(bytes.ReplaceAll(out, []byte("\r"), nil))), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}
