@@ -186,6 +186,7 @@ func (f *installFixture) walkToReview(t *testing.T, ctx context.Context, adminPa
 // the services whose live log lines arrived while it ran.
 func watchInstall(t *testing.T, ctx context.Context) (string, map[string]bool) {
 	t.Helper()
+	jobURL := Location(t, ctx)
 	seen := map[string]bool{}
 	deadline := time.Now().Add(6 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -196,6 +197,12 @@ func watchInstall(t *testing.T, ctx context.Context) (string, map[string]bool) {
 			return {status: j ? j.dataset.status : "", services: svcs};
 		})()`))
 		cancel()
+		if loc := Location(t, ctx); strings.HasPrefix(loc, "chrome-error:") {
+			// Compose changing the host's interfaces aborted a load (the
+			// page reloads itself when the install ends); open it again.
+			Navigate(t, ctx, jobURL)
+			continue
+		}
 		if err == nil {
 			status, _ := state["status"].(string)
 			if status == "running" {
