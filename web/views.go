@@ -240,3 +240,67 @@ type CORSFix struct {
 	Bucket string
 	Text   string
 }
+
+// SmokeJob is the state of the latest smoke-test job.
+type SmokeJob struct {
+	ID      string
+	Status  string // running, succeeded, failed, interrupted
+	Error   string
+	Started time.Time
+	Ended   time.Time
+}
+
+// Running reports whether the smoke test is still going.
+func (j SmokeJob) Running() bool { return j.Status == "running" }
+
+// ChecklistItem is one manual check with its saved tick.
+type ChecklistItem struct {
+	ID     string
+	Title  string
+	Detail string
+	Done   bool
+}
+
+// SmokeStepView is the smoke-test page: the latest automated run and the
+// manual checklist.
+type SmokeStepView struct {
+	Progress  Progress
+	Job       SmokeJob
+	HasJob    bool
+	Checks    ChecksView
+	Checklist []ChecklistItem
+	Error     string
+}
+
+// BundleFileView is one file of the support bundle's preview.
+type BundleFileView struct {
+	Name       string
+	Size       int
+	Redactions int
+}
+
+// BundleRedactionView says how many occurrences of a secret were masked in
+// a file; never the value.
+type BundleRedactionView struct {
+	File  string
+	What  string
+	Count int
+}
+
+// BundlePreviewView lists what the support bundle will contain.
+type BundlePreviewView struct {
+	Progress   Progress
+	Files      []BundleFileView
+	Redactions []BundleRedactionView
+}
+
+// FinishView is the summary page at the end of the wizard.
+type FinishView struct {
+	Progress    Progress
+	Domain      string
+	Smoke       wizard.CheckRun
+	Checklist   []ChecklistItem
+	Overrides   []wizard.Override
+	Error       string
+	ConfirmText string
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
+	"github.com/carto-setup/carto-setup/internal/smoketest"
 	"github.com/carto-setup/carto-setup/internal/standin"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -66,10 +67,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if code := relay.Main(ctx, rest, stdout, stderr); code != 0 {
 			return fmt.Errorf("relay exited with status %d", code)
 		}
-	case "renew":
-		err = renewCertificate(ctx, rest, getenv, stdout, stderr, o)
 	case "env":
 		err = runEnv(ctx, rest, stdout, stderr)
+	case "check":
+		err = runCheck(ctx, rest, getenv, stdout, stderr, o)
+	case "apply":
+		err = runApply(ctx, rest, getenv, stdout, stderr, o)
+	case "answers":
+		err = runAnswers(rest, getenv, stdout, stderr, o)
+	case smoketest.ProbeCommand:
+		err = smokeProbe(ctx, rest, stdout) // inside the smoke test's probe container
 	case "version":
 		fmt.Fprintln(stdout, "carto-setup", Version)
 	case "help":
@@ -90,8 +97,17 @@ const usage = `Usage:
         print new sign-in URLs with a new token; ends every session
   carto-setup env --dir DIR [--ignore-checks]
         generate .env as install.sh does, with its warnings as real failures
+  carto-setup check [STEP ...] --answers FILE [--json] [--dir DIR] [--state-dir DIR]
+        run the checks of the steps (preflight, package, domain, database, cache,
+        tls, buckets; all when none is named) on an answers file; exit 1 when a
+        check failed, 2 when the answers file is invalid
+  carto-setup apply --answers FILE [--json] [--dir DIR] [--state-dir DIR] [--expect-timeout D]
+        check everything, then install as the wizard does; exit 0 only on success
+  carto-setup answers [--dir DIR] [--state-dir DIR]
+        print the wizard's answers as an answers file (secrets as files in the
+        state directory)
   carto-setup version
-` + renewUsage
+`
 
 // serve runs the wizard until ctx is done.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, o options) error {
@@ -144,12 +160,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	inst := newInstaller(log, runner, store, cfg, o.now)
+	smoke := newSmoker(log, runner, store, cfg, o.now)
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
 		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, store, dc, acme),
 		ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
-		Installer: inst,
+		Installer: inst, Smoke: smoke, Bundle: smoke,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

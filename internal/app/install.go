@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -125,7 +126,9 @@ func (in *installer) Start(st wizard.State) (string, error) {
 	return rec.ID, nil
 }
 
-func (in *installer) install(ctx context.Context, run *installRun, out *hubWriter) error {
+// install runs the plan of run; progress lines go to out (the job's log in
+// the wizard, stderr for the headless apply).
+func (in *installer) install(ctx context.Context, run *installRun, out io.Writer) error {
 	eng, err := engine.New(ctx)
 	if err != nil {
 		return &deploy.Error{Step: "engine", Message: "The Docker Engine is not reachable.", Hint: "Start Docker and check that this user may use its socket (the docker group).", Err: err}

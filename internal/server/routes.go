@@ -51,6 +51,12 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/jobs/{id}", d.handle(d.handleJobPage))
 		r.Method(http.MethodGet, "/jobs/{id}/poll", d.handle(d.handleJobPoll))
 		r.Get("/jobs/{id}/logs", d.handleJobLogs)
+		r.Method(http.MethodGet, "/steps/smoke", d.step(wizard.Smoke, d.handleSmokeForm))
+		r.Method(http.MethodPost, "/steps/smoke", d.step(wizard.Smoke, d.handleSmokeSubmit))
+		r.Method(http.MethodGet, "/bundle", d.handle(d.handleBundlePreview))
+		r.Method(http.MethodGet, "/bundle/download", d.handle(d.handleBundleDownload))
+		r.Method(http.MethodGet, "/finish", d.handle(d.handleFinish))
+		r.Method(http.MethodPost, "/finish/lock", d.handle(d.handleLock))
 
 		// Steps not built yet: a plain page that says so.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))

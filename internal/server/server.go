@@ -31,6 +31,11 @@ type Deps struct {
 	ReleaseDir string
 	// Installer plans and runs the install.
 	Installer Installer
+	// Smoke runs the smoke test and keeps the manual checklist; Bundle
+	// builds the support bundle. Either may be nil: its pages then say
+	// it is not available.
+	Smoke  Smoker
+	Bundle Bundler
 	// Checks run the live checks of the steps.
 	Checks Checkers
 	// RootCAs verifies uploaded certificate chains; nil means the system
