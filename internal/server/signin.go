@@ -37,6 +37,10 @@ func (d *Deps) signIn(w http.ResponseWriter, r *http.Request, token string) erro
 		}
 		return render(w, r, http.StatusTooManyRequests, web.SignInPage(web.SignInView{Error: msg}))
 	}
+	if d.Auth.Locked() {
+		d.Log.Warn("sign-in refused: the wizard is locked", "remote", addr)
+		return render(w, r, http.StatusForbidden, web.SignInPage(web.SignInView{Error: "The wizard is locked. Run `carto-setup token` on the VM to open it again with a new token."}))
+	}
 	cookie, err := d.Auth.SignIn(token)
 	if err != nil {
 		if d.Throttle.Fail(addr) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/carto-setup/carto-setup/internal/buckets"
 	"net/http"
 	"strings"
 
@@ -85,7 +86,7 @@ func (d *Deps) handleBucketsSubmit(w http.ResponseWriter, r *http.Request) error
 	var results []check.Result
 	switch in.Mode {
 	case wizard.BucketsCartoManaged:
-		results = []check.Result{{Step: "buckets", ID: "buckets.carto_managed", Status: check.Pass, Message: "CARTO manages the buckets: nothing to set."}}
+		results = []check.Result{buckets.CartoManaged()}
 	case wizard.BucketsGCS, wizard.BucketsS3, wizard.BucketsAzure:
 		for field, msg := range d.Checks.ValidateBuckets(in) {
 			errs.Add(field, msg)

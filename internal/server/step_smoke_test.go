@@ -263,8 +263,9 @@ func TestLockClosesTheWizard(t *testing.T) {
 		t.Errorf("install after the lock: %d", res.StatusCode)
 	}
 	res = f.do(t, httptest.NewRequest("GET", "/signin?token="+f.token, nil))
-	if res.StatusCode != http.StatusUnauthorized {
-		t.Errorf("sign-in with the old token after the lock: %d", res.StatusCode)
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "The wizard is locked") {
+		t.Errorf("sign-in with the old token after the lock: %d, want 403 saying the wizard is locked", res.StatusCode)
 	}
 	// carto-setup token opens it again.
 	tok, err := f.deps.Auth.NewToken()

@@ -99,10 +99,7 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 			}
 			next = wizard.TLSInput{Mode: mode, CertPEM: string(certPEM), KeyPEM: string(keyPEM), Fingerprint: fp}
 		}
-		results = []check.Result{{Step: "tls", ID: certcheck.IDSelfSigned, Status: check.Warn, Field: "tls_mode",
-			Measured: "self-signed for " + st.Domain.Domain, Required: "a certificate browsers trust",
-			Message: "The router will serve a self-signed certificate: browsers warn until each user trusts it.",
-			Hint:    "Download the certificate to compare its fingerprint, or use Let's Encrypt or your own certificate for production."}}
+		results = []check.Result{certcheck.SelfSignedNotice(st.Domain.Domain)}
 	case wizard.TLSUpload:
 		certPEM, certOK := uploaded(r, "cert", errs)
 		chainPEM, _ := uploaded(r, "chain", errs)

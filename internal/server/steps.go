@@ -13,6 +13,9 @@ func (d *Deps) handleHome(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if st.Done[wizard.Smoke] {
+		return redirect(w, r, "/finish") // everything is done: the summary
+	}
 	return redirect(w, r, stepURL(wizard.FirstIncomplete(st)))
 }
 
