@@ -2,13 +2,11 @@ package cachecheck
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
+	"github.com/carto-setup/carto-setup/internal/tlsfail"
 	"io"
 	"net"
 	"os"
-	"reflect"
 	"strings"
 	"syscall"
 )
@@ -174,52 +172,21 @@ func serverKind(e *ServerError) Kind {
 	return Unknown
 }
 
+// tlsKind maps a handshake failure to this package's kinds.
 func tlsKind(err error, clientCertAsked bool) Kind {
-	var hostErr x509.HostnameError
-	if errors.As(err, &hostErr) {
+	switch tlsfail.Classify(err, clientCertAsked) {
+	case tlsfail.NameMismatch:
 		return NameMismatch
-	}
-	var invalid x509.CertificateInvalidError
-	if errors.As(err, &invalid) {
-		if invalid.Reason == x509.Expired {
-			return Expired
-		}
-		return TLSFailed
-	}
-	var unknown x509.UnknownAuthorityError
-	if errors.As(err, &unknown) {
+	case tlsfail.Expired:
+		return Expired
+	case tlsfail.UnknownCA:
 		return UnknownCA
-	}
-	var verifyErr *tls.CertificateVerificationError
-	if errors.As(err, &verifyErr) {
+	case tlsfail.ClientCertRequired:
+		return ClientCertRequired
+	case tlsfail.Failed:
 		return TLSFailed
-	}
-	if alert, ok := remoteAlert(err); ok {
-		if alert == 116 || (clientCertAsked && (alert == 40 || alert == 42)) {
-			return ClientCertRequired
-		}
-		return TLSFailed
-	}
-	var recErr tls.RecordHeaderError
-	if errors.As(err, &recErr) {
+	case tlsfail.NotTLS:
 		return NotTLS
 	}
 	return Unknown
-}
-
-// remoteAlert returns the TLS alert the server sent. crypto/tls reports it
-// as a *net.OpError with Op "remote error" around an unexported uint8 alert
-// type (tls.AlertError is used for QUIC only), so the code is read by kind.
-func remoteAlert(err error) (uint8, bool) {
-	var ae tls.AlertError
-	if errors.As(err, &ae) {
-		return uint8(ae), true
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil {
-		if v := reflect.ValueOf(op.Err); v.Kind() == reflect.Uint8 {
-			return uint8(v.Uint()), true
-		}
-	}
-	return 0, false
 }
