@@ -51,12 +51,6 @@ type ErrorView struct {
 	RequestID string
 }
 
-// NotBuiltView is the page of a step this version does not implement yet.
-type NotBuiltView struct {
-	Step     wizard.Step
-	Progress Progress
-}
-
 // ChecksView is a step's last check run with the override reasons the admin
 // typed and the problems with them.
 type ChecksView struct {

@@ -58,8 +58,8 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/finish", d.handle(d.handleFinish))
 		r.Method(http.MethodPost, "/finish/lock", d.handle(d.handleLock))
 
-		// Steps not built yet: a plain page that says so.
-		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleNotBuilt))
+		// Any other step name.
+		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))
 	})
 	return r
 }

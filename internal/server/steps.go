@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/carto-setup/carto-setup/internal/wizard"
-	"github.com/carto-setup/carto-setup/web"
 )
 
 // handleHome sends the admin to the step where they left off.
@@ -36,20 +35,9 @@ func (d *Deps) step(s wizard.Step, h handlerFunc) http.Handler {
 	})
 }
 
-// handleNotBuilt answers steps this version does not implement yet.
-func (d *Deps) handleNotBuilt(w http.ResponseWriter, r *http.Request) error {
-	s, ok := wizard.ParseStep(r.PathValue("step"))
-	if !ok {
-		return &appError{Status: http.StatusNotFound, Title: "No such step", Message: "The wizard has no step by that name."}
-	}
-	st, err := d.Store.Load()
-	if err != nil {
-		return err
-	}
-	if !wizard.Reachable(st, s) {
-		return redirect(w, r, stepURL(wizard.FirstIncomplete(st)))
-	}
-	return render(w, r, http.StatusOK, web.NotBuiltStep(web.NotBuiltView{Step: s, Progress: web.NewProgress(st, s)}))
+// handleUnknownStep answers a step name the wizard does not have.
+func (d *Deps) handleUnknownStep(w http.ResponseWriter, r *http.Request) error {
+	return &appError{Status: http.StatusNotFound, Title: "No such step", Message: "The wizard has no step by that name."}
 }
 
 // parseForm reads a form body of bounded size.
