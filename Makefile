@@ -58,8 +58,18 @@ run: build
 demo: build
 	./$(BIN) --demo $(ARGS)
 
-bench:
+# Go micro-benchmarks, then the wizard binary's start-up time, idle memory
+# and page-render latency (internal/bench/wizbench). Reports; never gates.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./internal/bench/wizbench -bin $(BIN)
+
+# The live log view against docker logs -f on the same containers in one
+# run (internal/bench/logbench; needs Docker, about 7 minutes on 2 cores).
+# The tables go to stdout, the raw results to bin/bench-logs.json; see
+# docs/performance.md.
+bench-logs:
+	$(GO) run ./internal/bench/logbench -json bin/bench-logs.json
 
 docker:
 	docker build -t carto-setup:$(VERSION) .
