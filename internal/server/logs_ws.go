@@ -17,12 +17,16 @@ import (
 
 // Websocket timing, as in gorilla's chat example.
 const (
-	writeWait    = 10 * time.Second
-	pongWait     = 60 * time.Second
-	pingPeriod   = 50 * time.Second
-	boardPeriod  = time.Second
-	batchLines   = 500
-	maxClientMsg = 512
+	writeWait   = 10 * time.Second
+	pongWait    = 60 * time.Second
+	pingPeriod  = 50 * time.Second
+	boardPeriod = time.Second
+	batchLines  = 500
+	// maxMessageBytes bounds the log text of one websocket message, so a
+	// slow reader takes each message within writeWait and falls behind
+	// into gap markers instead of being cut off by one huge message.
+	maxMessageBytes = 64 << 10
+	maxClientMsg    = 512
 )
 
 // logMessage is one websocket or polling message.
@@ -155,8 +159,10 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 			if len(b.Lines) == 0 && len(b.Gaps) == 0 {
 				return true
 			}
-			if !write(logMessage{Type: "lines", Lines: b.Lines, Gaps: b.Gaps, Cursors: b.Cursors}) {
-				return false
+			for _, m := range splitBatch(b) {
+				if !write(m) {
+					return false
+				}
 			}
 			if !b.More {
 				return true
@@ -210,4 +216,24 @@ func abort(conn *websocket.Conn) {
 	if tcp, ok := c.(*net.TCPConn); ok {
 		tcp.SetLinger(0)
 	}
+}
+
+// splitBatch cuts a batch into messages of at most maxMessageBytes of log
+// text (at least one line each). The gaps go in the first message and the
+// cursors in the last; a client that reconnects between them resumes from
+// the seq of the last line it received (logs.js tracks it per line).
+func splitBatch(b logstream.Batch) []logMessage {
+	var out []logMessage
+	cur := logMessage{Type: "lines", Gaps: b.Gaps}
+	size := 0
+	for _, l := range b.Lines {
+		if size > 0 && size+len(l.Text) > maxMessageBytes {
+			out = append(out, cur)
+			cur, size = logMessage{Type: "lines"}, 0
+		}
+		cur.Lines = append(cur.Lines, l)
+		size += len(l.Text)
+	}
+	cur.Cursors = b.Cursors
+	return append(out, cur)
 }

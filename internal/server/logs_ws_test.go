@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -107,5 +108,32 @@ func TestStalledClientIsCutOffWhileFastClientKeepsUp(t *testing.T) {
 	}
 	if got >= produced {
 		t.Fatalf("the stalled client received every line (%d): it was not stalled", got)
+	}
+}
+
+func TestSplitBatch(t *testing.T) {
+	big := strings.Repeat("y", 40<<10)
+	b := logstream.Batch{
+		Gaps:    []logstream.Gap{{Container: "c", From: 1, To: 3}},
+		Lines:   []logstream.Line{{Container: "c", Seq: 4, Text: big}, {Container: "c", Seq: 5, Text: big}, {Container: "c", Seq: 6, Text: "small"}, {Container: "c", Seq: 7, Text: strings.Repeat("z", 100<<10)}},
+		Cursors: logstream.Cursors{"c": 7},
+	}
+	msgs := splitBatch(b)
+	var seqs []uint64
+	for i, m := range msgs {
+		size := 0
+		for _, l := range m.Lines {
+			size += len(l.Text)
+			seqs = append(seqs, l.Seq)
+		}
+		if size > maxMessageBytes && len(m.Lines) > 1 {
+			t.Errorf("message %d holds %d bytes in %d lines", i, size, len(m.Lines))
+		}
+		if (len(m.Gaps) > 0) != (i == 0) || (m.Cursors != nil) != (i == len(msgs)-1) {
+			t.Errorf("message %d: gaps %v cursors %v", i, m.Gaps, m.Cursors)
+		}
+	}
+	if len(msgs) != 3 || fmt.Sprint(seqs) != "[4 5 6 7]" {
+		t.Fatalf("%d messages with lines %v, want 3 messages with 4 5 6 7 in order", len(msgs), seqs)
 	}
 }

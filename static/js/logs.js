@@ -102,10 +102,16 @@
 
   function handle(msg) {
     var nodes = [];
-    (msg.gaps || []).forEach(function (g) { nodes.push(gapRow(g)); });
-    (msg.lines || []).forEach(function (l) { nodes.push(render(l)); });
+    // Cursors follow every line and gap, so a reconnect in the middle of a
+    // batch that was split over several messages resumes without repeats.
+    function seen(c, seq) { if (!(cursors[c] >= seq)) cursors[c] = seq; }
+    (msg.gaps || []).forEach(function (g) { nodes.push(gapRow(g)); seen(g.container, g.to); });
+    (msg.lines || []).forEach(function (l) {
+      if (cursors[l.container] >= l.seq) return; // already shown
+      nodes.push(render(l)); seen(l.container, l.seq);
+    });
     if (nodes.length) append(nodes);
-    if (msg.cursors) Object.keys(msg.cursors).forEach(function (k) { cursors[k] = msg.cursors[k]; });
+    if (msg.cursors) Object.keys(msg.cursors).forEach(function (k) { seen(k, msg.cursors[k]); });
     if (msg.services) board(msg);
     if (msg.type === "done" && !finished) { finished = true; location.reload(); }
   }
