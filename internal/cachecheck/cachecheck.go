@@ -80,19 +80,9 @@ func Check(ctx context.Context, cfg Config) ([]check.Result, error) {
 	}
 	var roots *x509.CertPool
 	if cfg.TLS && len(cfg.CAPEM) > 0 {
-		certs, err := dbcheck.ParseCA(cfg.CAPEM, time.Now())
-		if err != nil {
-			msg := "The CA certificate cannot be used."
-			var caErr *dbcheck.CAError
-			if errors.As(err, &caErr) {
-				msg = caErr.Reason
-			}
-			out = append(out, fail(IDConfig, FieldCA, msg, "Upload the PEM file of the CA that signed the cache server's certificate."))
-		} else {
-			roots = x509.NewCertPool()
-			for _, c := range certs {
-				roots.AddCert(c)
-			}
+		var problem string
+		if roots, problem = dbcheck.CAPool(cfg.CAPEM, time.Now()); problem != "" {
+			out = append(out, fail(IDConfig, FieldCA, problem, "Upload the PEM file of the CA that signed the cache server's certificate."))
 		}
 	}
 	if len(out) > 0 {

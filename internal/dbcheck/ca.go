@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -80,4 +81,22 @@ func checkCA(cert *x509.Certificate, n int, now time.Time) error {
 		return &CAError{fmt.Sprintf("CA certificate %d (%q) is not valid before %s; check this VM's clock.", n, name, cert.NotBefore.UTC().Format(time.DateTime))}
 	}
 	return nil
+}
+
+// CAPool parses an uploaded CA bundle with ParseCA into a pool to verify a
+// server against. On failure it returns a reason safe to show the admin.
+func CAPool(pemBytes []byte, now time.Time) (*x509.CertPool, string) {
+	certs, err := ParseCA(pemBytes, now)
+	if err != nil {
+		var caErr *CAError
+		if errors.As(err, &caErr) {
+			return nil, caErr.Reason
+		}
+		return nil, "The CA certificate cannot be used."
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, ""
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -71,19 +70,9 @@ func Check(ctx context.Context, cfg Config) ([]check.Result, error) {
 	}
 	var roots *x509.CertPool
 	if cfg.SSL && len(cfg.CAPEM) > 0 {
-		certs, err := ParseCA(cfg.CAPEM, time.Now())
-		if err != nil {
-			var caErr *CAError
-			msg := "The CA certificate cannot be used."
-			if errors.As(err, &caErr) {
-				msg = caErr.Reason
-			}
-			results = append(results, fail(IDConfig, FieldCA, msg, "Upload the PEM file of the CA that signed the database server's certificate."))
-		} else {
-			roots = x509.NewCertPool()
-			for _, c := range certs {
-				roots.AddCert(c)
-			}
+		var problem string
+		if roots, problem = CAPool(cfg.CAPEM, time.Now()); problem != "" {
+			results = append(results, fail(IDConfig, FieldCA, problem, "Upload the PEM file of the CA that signed the database server's certificate."))
 		}
 	}
 	if len(results) > 0 {

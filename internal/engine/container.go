@@ -210,6 +210,7 @@ func (c *Client) LabeledContainers(ctx context.Context, key, value string) ([]Co
 		out = append(out, ContainerInfo{
 			ID:      s.ID,
 			Name:    name,
+			Service: s.Labels[LabelComposeService],
 			State:   string(s.State),
 			Running: s.State == container.StateRunning,
 		})
@@ -294,9 +295,9 @@ const maxLogTail = 16 << 10
 // made by CreateContainer (whose terminal makes the log one plain stream),
 // at most 16 KiB of them.
 func (c *Client) LastLogLines(ctx context.Context, id string, n int) (string, error) {
-	rc, err := c.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	rc, err := c.RecentLogs(ctx, id, n)
 	if err != nil {
-		return "", fmt.Errorf("engine: logs of %s: %w", id, err)
+		return "", err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, maxLogTail))

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -34,28 +33,7 @@ type ContainerInfo struct {
 // ProjectContainers lists the containers of a Compose project, running or
 // not.
 func (c *Client) ProjectContainers(ctx context.Context, project string) ([]ContainerInfo, error) {
-	res, err := c.api.ContainerList(ctx, client.ContainerListOptions{
-		All:     true,
-		Filters: make(client.Filters).Add("label", LabelComposeProject+"="+project),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("engine: list containers of %s: %w", project, err)
-	}
-	out := make([]ContainerInfo, 0, len(res.Items))
-	for _, s := range res.Items {
-		name := ""
-		if len(s.Names) > 0 {
-			name = strings.TrimPrefix(s.Names[0], "/")
-		}
-		out = append(out, ContainerInfo{
-			ID:      s.ID,
-			Name:    name,
-			Service: s.Labels[LabelComposeService],
-			State:   string(s.State),
-			Running: s.State == container.StateRunning,
-		})
-	}
-	return out, nil
+	return c.LabeledContainers(ctx, LabelComposeProject, project)
 }
 
 // InspectContainer returns a container's name, service, state and whether it
