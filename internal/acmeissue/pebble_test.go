@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,25 +36,6 @@ type pebble struct {
 	roots        *x509.CertPool
 }
 
-// syncBuffer collects Pebble's log; Pebble's goroutines may still log after a
-// test ends, which t.Log would not allow.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startPebble runs Pebble's CA, VA and WFE in-process. Its HTTP-01 validation
 // connects to httpPort on whatever testDomain resolves to.
 func startPebble(t *testing.T, httpPort int) *pebble {
@@ -69,7 +49,7 @@ func startPebble(t *testing.T, httpPort int) *pebble {
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	t.Setenv("PEBBLE_AUTHZREUSE", "0")
 
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pebble log:\n%s", logs.String())

@@ -182,7 +182,7 @@ func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, vers
 	})
 	hub := logstream.NewHub(logstream.HubConfig{})
 	board := NewBoard(BoardConfig{Settle: 3 * time.Second})
-	var out syncBuffer
+	var out testenv.Buffer
 	start := time.Now()
 	err = Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, StandinBinary: bin,
 		Hub: hub, Board: board, Poll: 500 * time.Millisecond}, &out)

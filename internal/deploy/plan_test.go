@@ -16,6 +16,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/google/go-cmp/cmp"
 )
@@ -326,10 +327,7 @@ func TestBlockSwitching(t *testing.T) {
 // on the planned customer.env and key.json and compares its .env and
 // certs/key.json with the plan's.
 func TestDotEnvMatchesInstallSh(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is missing")
-	}
+	bash := testenv.LookPath(t, "bash", "apt-get install bash")
 	for _, tc := range planCases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newRelease(t)

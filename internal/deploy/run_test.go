@@ -13,6 +13,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -134,7 +135,7 @@ func TestRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := &fakeDocker{}
-			var out syncBuffer
+			var out testenv.Buffer
 			board := NewBoard(BoardConfig{Settle: -1})
 			err = Run(context.Background(), Deps{Compose: fakeCompose{up: tc.up(d, p)}, Docker: d},
 				RunConfig{Plan: p, Project: "p", Expect: 300 * time.Millisecond, Poll: 20 * time.Millisecond, Board: board}, &out)

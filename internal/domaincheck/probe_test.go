@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 // testDialer resolves through the test DNS server and, for addresses whose
@@ -215,7 +216,7 @@ func TestProbe(t *testing.T) {
 
 	t.Run("net.Dialer", func(t *testing.T) {
 		if _, mapped := port80["127.77.1.2"]; mapped {
-			t.Skip("port 80 on 127.77.1.2 is not available, so a plain net.Dialer cannot reach the listener")
+			testenv.Missing(t, "port 80 on 127.77.1.2", "run the tests as root or with CAP_NET_BIND_SERVICE so a plain net.Dialer can reach the listener")
 		}
 		client := NewProbeClient(&net.Dialer{Resolver: resolver})
 		got := Probe(context.Background(), client, "ok.carto.test", nonces.New())

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -34,28 +33,14 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// syncBuffer is a goroutine-safe buffer for the program's console output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-
 // App is one running carto-setup.
 type App struct {
 	ReleaseDir string
 	StateDir   string
 	SignInURL  string // as printed on the console
 	BaseURL    string // https://127.0.0.1:PORT
-	Stdout     *syncBuffer
-	Stderr     *syncBuffer
+	Stdout     *testenv.Buffer
+	Stderr     *testenv.Buffer
 	Clock      *Clock
 
 	cancel context.CancelFunc
@@ -85,7 +70,7 @@ func StartApp(t testing.TB, o Options) *App {
 	if o.Clock == nil {
 		o.Clock = NewClock()
 	}
-	a := &App{ReleaseDir: o.ReleaseDir, StateDir: o.StateDir, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Clock: o.Clock, done: make(chan error, 1)}
+	a := &App{ReleaseDir: o.ReleaseDir, StateDir: o.StateDir, Stdout: &testenv.Buffer{}, Stderr: &testenv.Buffer{}, Clock: o.Clock, done: make(chan error, 1)}
 	if a.StateDir == "" {
 		a.StateDir = filepath.Join(o.ReleaseDir, ".carto-setup")
 	}

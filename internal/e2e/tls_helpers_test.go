@@ -23,6 +23,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -186,7 +187,7 @@ func startE2EPebble(t *testing.T, httpPort int, resolver string) *e2ePebble {
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	t.Setenv("PEBBLE_AUTHZREUSE", "0")
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pebble log:\n%s", logs)

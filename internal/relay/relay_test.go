@@ -10,28 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
-
-// syncBuffer is a log sink the test may read while the relay writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // listen returns a loopback listener closed when the test ends.
 func listen(t *testing.T) net.Listener {
@@ -68,10 +51,10 @@ func echo(c net.Conn) { io.Copy(c, c) }
 
 // startRelay runs Serve on a loopback listener until the test ends and
 // returns its address, its log and a channel with Serve's result.
-func startRelay(t *testing.T, cfg Config) (string, *syncBuffer, <-chan error) {
+func startRelay(t *testing.T, cfg Config) (string, *testenv.Buffer, <-chan error) {
 	t.Helper()
 	ln := listen(t)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	finished := make(chan struct{})
@@ -317,7 +300,7 @@ func TestMainUsage(t *testing.T) {
 func TestMainRuns(t *testing.T) {
 	t.Run("runs until cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		stdout := &syncBuffer{}
+		stdout := &testenv.Buffer{}
 		done := make(chan int, 1)
 		go func() {
 			done <- Main(ctx, []string{"--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"}, stdout, io.Discard)

@@ -13,33 +13,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
-
-// syncBuffer is a bytes buffer safe for the concurrent writes of a running
-// service and the reads of the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // baseEnv is a valid environment for every service except the router and
 // the migrations, whose extras the tests add.
@@ -119,7 +100,7 @@ func TestMainConfigurationErrors(t *testing.T) {
 			for _, k := range tt.unset {
 				delete(env, k)
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr testenv.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			code := Main(ctx, []string{tt.service}, getenvFrom(env), &stdout, &stderr)
@@ -319,7 +300,7 @@ func TestRouterServesTLS(t *testing.T) {
 			}
 			rt.httpsPort, rt.httpPort = freePort(t), freePort(t)
 			ctx, cancel := context.WithCancel(context.Background())
-			var stdout syncBuffer
+			var stdout testenv.Buffer
 			done := make(chan error, 1)
 			go func() { done <- serveRouter(ctx, rt, newLogger("router-http", &stdout, &stdout), time.Hour) }()
 			defer func() {
@@ -365,7 +346,7 @@ func TestRouterServesTLS(t *testing.T) {
 }
 
 func TestWorkspacePostgresKeepsRunning(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -387,7 +368,7 @@ func TestMigrationsUnreachable(t *testing.T) {
 	env["WORKSPACE_POSTGRES_PORT"] = strconv.Itoa(freePort(t))
 	env["POSTGRES_ADMIN_USER"] = "postgres"
 	env["POSTGRES_ADMIN_PASSWORD"] = "pw"
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	code := Main(context.Background(), []string{"workspace-migrations"}, getenvFrom(env), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
@@ -420,7 +401,7 @@ func TestMigrationsAgainstPostgres(t *testing.T) {
 		{"second run finds", []string{"role already exists", "database already exists", "migration already applied"}},
 	}
 	for _, tt := range tests {
-		var stdout, stderr syncBuffer
+		var stdout, stderr testenv.Buffer
 		code := Main(context.Background(), []string{"workspace-migrations"}, getenvFrom(env), &stdout, &stderr)
 		if code != 0 {
 			t.Fatalf("%s: exit code %d\nstdout:\n%s\nstderr:\n%s", tt.name, code, stdout.String(), stderr.String())
@@ -438,7 +419,7 @@ func TestMigrationsAgainstPostgres(t *testing.T) {
 		os.WriteFile(bad, other.PEM, 0o644)
 		env := maps.Clone(env)
 		env["WORKSPACE_POSTGRES_SSL_CA"] = bad
-		var stdout, stderr syncBuffer
+		var stdout, stderr testenv.Buffer
 		if code := Main(context.Background(), []string{"workspace-migrations"}, getenvFrom(env), &stdout, &stderr); code != 1 {
 			t.Fatalf("exit code %d, want 1", code)
 		}
