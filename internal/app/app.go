@@ -139,7 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	nonces := domaincheck.NewNonces(o.now, 0)
 	challenges := acmeissue.NewHTTPResponder()
-	binder, closeBinder := newPort80Binder(ctx, cfg.HTTPAddr, log)
+	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
 	defer closeBinder()
 	p80 := &port80{log: log, binder: binder, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
 	defer p80.Close()

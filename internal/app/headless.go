@@ -75,7 +75,7 @@ type headless struct {
 func newHeadless(ctx context.Context, cfg Config, getenv func(string) string, store wizard.Store, log *slog.Logger, now func() time.Time) (*headless, error) {
 	nonces := domaincheck.NewNonces(now, 0)
 	challenges := acmeissue.NewHTTPResponder()
-	binder, closeBinder := newPort80Binder(ctx, cfg.HTTPAddr, log)
+	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
 	p80 := &port80{log: log, binder: binder, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
 	closeAll := func() {
 		p80.Close()

@@ -62,7 +62,7 @@ func runRenew(ctx context.Context, cfg Config, within time.Duration, router rene
 	challenges := acmeissue.NewHTTPResponder()
 	// Only the challenges are answered: nothing else is served while the
 	// router is down.
-	binder, closeBinder := newPort80Binder(ctx, cfg.HTTPAddr, log)
+	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
 	defer closeBinder()
 	p80 := &port80{log: log, binder: binder, handler: challenges, idle: acmeissue.DefaultTimeout}
 	defer p80.Close()
