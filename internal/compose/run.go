@@ -57,7 +57,26 @@ func Up(ctx context.Context, tool Tool, dir, project string, out io.Writer) erro
 // Down runs `down --remove-orphans` for the release in dir. Named volumes
 // (the embedded database) are kept. A failure is an *UpError as for Up.
 func Down(ctx context.Context, tool Tool, dir, project string, out io.Writer) error {
-	return run(ctx, "down", tool, dir, project, out, "down", "--remove-orphans")
+	return downRetrying(ctx, func() error { return run(ctx, "down", tool, dir, project, out, "down", "--remove-orphans") })
+}
+
+// downRetrying runs down again when the daemon refused to remove the
+// project network because an endpoint was still attached: Docker 20.10
+// releases the endpoint of a container it has just removed a moment later,
+// so the second attempt finds the network free.
+func downRetrying(ctx context.Context, down func() error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = down(); err == nil || !strings.Contains(err.Error(), "active endpoints") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+	return err
 }
 
 // tailSize bounds how much output is kept for classification; the lines

@@ -155,3 +155,24 @@ func TestUpRejectsBadProjectName(t *testing.T) {
 		t.Errorf("Up() = %v, want a plain error before running Compose", err)
 	}
 }
+
+func TestDownRetriesWhileEndpointsAreReleased(t *testing.T) {
+	busy := errors.New(`compose: down: other: error while removing network: network p_default id 1 has active endpoints`)
+	for _, tc := range []struct {
+		name  string
+		errs  []error
+		calls int
+		ok    bool
+	}{
+		{"first try", []error{nil}, 1, true},
+		{"endpoint released on the second try", []error{busy, nil}, 2, true},
+		{"gives up after three", []error{busy, busy, busy, nil}, 3, false},
+		{"other failure is not retried", []error{errors.New("daemon unreachable"), nil}, 1, false},
+	} {
+		calls := 0
+		err := downRetrying(context.Background(), func() error { calls++; return tc.errs[calls-1] })
+		if calls != tc.calls || (err == nil) != tc.ok {
+			t.Errorf("%s: %d calls, err %v", tc.name, calls, err)
+		}
+	}
+}

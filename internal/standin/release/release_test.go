@@ -427,7 +427,17 @@ func TestStack(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if out, err := run(ctx, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+		// Docker 20.10 may refuse to remove the network while the endpoint
+		// of a container it has just removed is still being released.
+		var out []byte
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			if out, err = run(ctx, "down", "-v", "--remove-orphans", "-t", "5"); err == nil || !strings.Contains(string(out), "active endpoints") {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil {
 			t.Errorf("docker-compose down: %v\n%s", err, out)
 		}
 	})
