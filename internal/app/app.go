@@ -134,6 +134,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	store := wizard.NewFileStore(filepath.Join(cfg.StateDir, "state.json"), o.now)
+	if n, err := store.RemoveStaleTemps(); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("removed temporary state files left by an interrupted save", "count", n)
+	}
 	if _, err := store.Load(); err != nil {
 		return err // a damaged or newer state file: say so before serving
 	}

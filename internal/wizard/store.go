@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -34,6 +35,28 @@ type FileStore struct {
 // NewFileStore returns a store for the file at path.
 func NewFileStore(path string, now func() time.Time) *FileStore {
 	return &FileStore{path: path, now: now}
+}
+
+// RemoveStaleTemps deletes the temporary files that saves interrupted by a
+// crash left beside the state file. Each is a complete or partial copy of
+// the state, secrets included, that nothing would ever read again. Call it
+// at start, before this process saves: a save in progress owns its own.
+// It returns how many it removed.
+func (s *FileStore) RemoveStaleTemps() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	temps, err := filepath.Glob(filepath.Join(filepath.Dir(s.path), "."+filepath.Base(s.path)+".tmp-*"))
+	if err != nil {
+		return 0, fmt.Errorf("wizard: list stale temps: %w", err)
+	}
+	n := 0
+	for _, t := range temps {
+		if err := os.Remove(t); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("wizard: remove stale temp: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Load reads the state; a missing file is an empty state.

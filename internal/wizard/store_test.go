@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -95,32 +96,74 @@ func consistent(st State) bool {
 	return st.Revision == 0 || st.Domain.Domain == fmt.Sprintf("rev%d.example.com", st.Revision)
 }
 
-// TestCrashDuringSaves kills a process that saves in a loop with SIGKILL at
-// random moments, many times: the state must always load and be consistent.
+// TestCrashDuringSaves kills a process that saves in a loop with SIGKILL,
+// hundreds of times, each time only after the child has said it is inside a
+// save: the state must always load, be consistent and never go back, and the
+// temporary files that the interrupted saves leave must be found and removed.
+// A kill that leaves a temporary file landed mid-write; the test asserts that
+// most did, so it cannot pass by killing only between saves.
 func TestCrashDuringSaves(t *testing.T) {
 	if path := os.Getenv("CARTO_SETUP_CRASH_CHILD"); path != "" {
-		s := NewFileStore(path, time.Now)
-		pad := strings.Repeat("x", 64<<10) // big enough that a write is not one page
-		for {
-			s.Update(func(st *State) error {
-				st.Domain.Domain = fmt.Sprintf("rev%d.example.com", st.Revision+1)
-				st.AddOverride(Override{Check: "pad", Reason: pad})
-				return nil
-			})
-		}
+		crashChild(path)
+		return
+	}
+	t.Parallel()
+	kills := 200
+	if testing.Short() {
+		kills = 40
 	}
 	path := filepath.Join(t.TempDir(), "state.json")
 	lastRev := int64(-1)
-	for i := range 40 {
+	midWrite := 0
+	for i := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDuringSaves$")
 		cmd.Env = append(os.Environ(), "CARTO_SETUP_CRASH_CHILD="+path)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(5+rand.IntN(60)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
+		// Wait for the child to report that it is inside a save (skipping
+		// zero to two of them), then kill it as soon as that save's
+		// temporary file exists: somewhere between its creation and its
+		// rename, wherever the polling happens to see it.
+		lines := bufio.NewScanner(out)
+		skip := rand.IntN(3)
+		killed := false
+		for !killed && lines.Scan() {
+			if lines.Text() != "saving" {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			if waitForTemp(path, 50*time.Millisecond) {
+				cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+			}
+		}
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("kill %d: the child stopped saving (%v)", i, lines.Err())
+		}
 		cmd.Wait()
-		st, err := NewFileStore(path, time.Now).Load()
+
+		store := NewFileStore(path, time.Now)
+		n, err := store.RemoveStaleTemps()
+		if err != nil {
+			t.Fatalf("kill %d: %v", i, err)
+		}
+		if n > 0 {
+			midWrite++
+		}
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*tmp-*")); len(left) > 0 {
+			t.Fatalf("kill %d: temps left after RemoveStaleTemps: %v", i, left)
+		}
+		st, err := store.Load()
 		if err != nil {
 			t.Fatalf("kill %d: state unreadable: %v", i, err)
 		}
@@ -133,9 +176,41 @@ func TestCrashDuringSaves(t *testing.T) {
 		lastRev = st.Revision
 	}
 	if lastRev <= 0 {
-		t.Fatalf("the child never saved (revision %d): the test proved nothing", lastRev)
+		t.Fatalf("no save ever completed (revision %d): the test proved nothing", lastRev)
 	}
-	t.Logf("survived 40 kills; %d saves in all", lastRev)
+	if midWrite < kills/2 {
+		t.Fatalf("only %d of %d kills landed mid-write (left a temporary file): the test proves too little", midWrite, kills)
+	}
+	t.Logf("survived %d kills, %d of them mid-write; %d saves completed", kills, midWrite, lastRev)
+}
+
+// waitForTemp polls for a temporary file of a save beside path.
+func waitForTemp(path string, limit time.Duration) bool {
+	pattern := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	for end := time.Now().Add(limit); time.Now().Before(end); {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// crashChild saves in a loop until it is killed. It prints "saving" from
+// inside each update, just before the store encodes and writes the file, so
+// the parent knows a write is under way. The state spans several pages, so
+// a torn write would show, yet is small enough that encoding it is quick
+// and the write and its fsync take most of the time after "saving".
+func crashChild(path string) {
+	s := NewFileStore(path, time.Now)
+	pad := strings.Repeat("x", 16<<10)
+	for {
+		s.Update(func(st *State) error {
+			st.Domain.Domain = fmt.Sprintf("rev%d.example.com", st.Revision+1)
+			st.AddOverride(Override{Check: "pad", Reason: pad})
+			os.Stdout.WriteString("saving\n")
+			return nil
+		})
+	}
 }
 
 func TestReachable(t *testing.T) {
