@@ -12,7 +12,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/certcheck"
 	"github.com/carto-setup/carto-setup/internal/custpkg"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
-	"github.com/carto-setup/carto-setup/internal/standin"
+	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -58,7 +58,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = newToken(rest, getenv, stdout, stderr)
 	case "standin":
 		// The stand-in CARTO services run from this same binary inside
-		// the demo's FROM-scratch image; see internal/standin.
+		// the demo's FROM-scratch image; see internal/demo/standin.
 		if code := standin.Main(ctx, rest, getenv, stdout, stderr); code != 0 {
 			return fmt.Errorf("standin exited with status %d", code)
 		}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // prepareDemo writes a stand-in release under the state directory (once;

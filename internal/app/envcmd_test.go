@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/carto-setup/carto-setup/internal/installsh"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 func writePackage(t *testing.T, dir string, env []byte) {

@@ -17,7 +17,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/app"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // headlessRelease is a stand-in release with a sample customer package

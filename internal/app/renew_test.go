@@ -35,7 +35,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/renew"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -450,7 +450,7 @@ func TestRenewStandinRouter(t *testing.T) {
 	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	version, project := "2026.8.11-renewtest."+id, "renewtest"+id
 	bin := filepath.Join(t.TempDir(), "carto-setup")
-	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, "github.com/carto-setup/carto-setup/internal/standin/testdata/standinmain")
+	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin, "github.com/carto-setup/carto-setup/internal/demo/standin/testdata/standinmain")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

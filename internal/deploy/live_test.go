@@ -20,7 +20,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -53,7 +53,7 @@ func TestRunLive(t *testing.T) {
 	version := "2026.8.11-deploytest." + id
 	bin := filepath.Join(t.TempDir(), "carto-setup")
 	build := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", bin,
-		"github.com/carto-setup/carto-setup/internal/standin/testdata/standinmain")
+		"github.com/carto-setup/carto-setup/internal/demo/standin/testdata/standinmain")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -15,7 +15,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/app"
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/deploy"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 

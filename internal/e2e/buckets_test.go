@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carto-setup/carto-setup/internal/buckets/s3test"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // bucketsAction is one press of a button on a step's page: fill sets the

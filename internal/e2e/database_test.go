@@ -11,7 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carto-setup/carto-setup/internal/pgtest"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // walkToDatabase signs in and passes preflight, package and domain (with

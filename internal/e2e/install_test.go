@@ -18,7 +18,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 const e2eDomain = "carto.e2e.test"

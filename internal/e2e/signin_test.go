@@ -9,7 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carto-setup/carto-setup/internal/auth"
-	"github.com/carto-setup/carto-setup/internal/standin/release"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // TestSignInFromConsoleURL reads the sign-in URL the program printed, opens

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/carto-setup/carto-setup/internal/standin"
+	"github.com/carto-setup/carto-setup/internal/demo/standin"
 )
 
 func main() {

@@ -27,7 +27,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
-	"github.com/carto-setup/carto-setup/internal/standin"
+	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
@@ -347,7 +347,7 @@ func TestStack(t *testing.T) {
 	start := time.Now()
 	work := t.TempDir()
 	bin := filepath.Join(work, "carto-setup")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/carto-setup/carto-setup/internal/standin/testdata/standinmain")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/carto-setup/carto-setup/internal/demo/standin/testdata/standinmain")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
