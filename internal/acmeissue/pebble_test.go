@@ -89,18 +89,6 @@ func serveChallenges(t *testing.T, h http.Handler) int {
 	return port
 }
 
-// closedPort returns a loopback port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	return port
-}
-
 func TestObtainFromPebble(t *testing.T) {
 	responder := acmeissue.NewHTTPResponder()
 	p := startPebble(t, serveChallenges(t, responder))
@@ -157,14 +145,14 @@ func TestObtainErrors(t *testing.T) {
 		{
 			name: "directory unreachable",
 			setup: func(t *testing.T) acmeissue.Config {
-				return acmeissue.Config{DirectoryURL: "https://127.0.0.1:" + strconv.Itoa(closedPort(t)) + "/dir", Domain: testDomain, AcceptTOS: true}
+				return acmeissue.Config{DirectoryURL: "https://127.0.0.1:" + strconv.Itoa(testenv.ClosedPort(t)) + "/dir", Domain: testDomain, AcceptTOS: true}
 			},
 			want: acmeissue.KindUnreachable, msgHas: "could not be reached",
 		},
 		{
 			name: "terms not accepted",
 			setup: func(t *testing.T) acmeissue.Config {
-				p := startPebble(t, closedPort(t))
+				p := startPebble(t, testenv.ClosedPort(t))
 				return acmeissue.Config{DirectoryURL: p.directoryURL, Domain: testDomain, HTTPClient: p.client}
 			},
 			want: acmeissue.KindTermsNotAccepted, msgHas: "terms of service",
@@ -172,7 +160,7 @@ func TestObtainErrors(t *testing.T) {
 		{
 			name: "port 80 not answering",
 			setup: func(t *testing.T) acmeissue.Config {
-				p := startPebble(t, closedPort(t))
+				p := startPebble(t, testenv.ClosedPort(t))
 				return acmeissue.Config{DirectoryURL: p.directoryURL, Domain: testDomain, AcceptTOS: true, HTTPClient: p.client}
 			},
 			want: acmeissue.KindChallengeFailed, msgHas: "port 80",

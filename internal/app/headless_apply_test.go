@@ -21,11 +21,12 @@ import (
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/custpkg"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/e2e"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -58,7 +59,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	// The containers reach the database through the Docker bridge.
 	pg := pgtest.Start(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"}})
 	env := release.SampleCustomerEnv("carto3-onprem.lan")
-	env = fmt.Appendf(env, "ROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\n", closedPort(t), closedPort(t), closedPort(t))
+	env = fmt.Appendf(env, "ROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\n", testenv.ClosedPort(t), testenv.ClosedPort(t), testenv.ClosedPort(t))
 	key, err := release.SampleKeyJSON()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	closed := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
+	closed := fmt.Sprintf("127.0.0.1:%d", testenv.ClosedPort(t))
 	common := []string{"--dir", installed, "--http-addr", "127.0.0.1:0", "--resolver", closed}
 	export := func() string {
 		t.Helper()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +15,9 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/app"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
-	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/pgtest"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 // headlessRelease is a stand-in release with a sample customer package
@@ -31,7 +31,7 @@ type headlessRelease struct {
 
 func newHeadlessRelease(t *testing.T) *headlessRelease {
 	t.Helper()
-	r := &headlessRelease{dir: t.TempDir(), pkg: t.TempDir(), env: map[string]string{}, closed: closedPort(t)}
+	r := &headlessRelease{dir: t.TempDir(), pkg: t.TempDir(), env: map[string]string{}, closed: testenv.ClosedPort(t)}
 	if err := release.Write(r.dir, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -83,17 +83,6 @@ func exitCode(t *testing.T, err error) int {
 	}
 	t.Fatalf("carto-setup returned %v, want an exit status", err)
 	return -1
-}
-
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
 }
 
 // checkOutput is the documented --json shape; decoding refuses any other

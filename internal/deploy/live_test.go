@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +15,11 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -67,7 +66,7 @@ func TestRunLive(t *testing.T) {
 
 	t.Run("migrations cannot reach the database", func(t *testing.T) {
 		st := liveState(t)
-		st.Database = wizard.DatabaseInput{Mode: wizard.ModeExternal, Host: bridge, Port: closedPort(t),
+		st.Database = wizard.DatabaseInput{Mode: wizard.ModeExternal, Host: bridge, Port: testenv.FreePortAll(t),
 			AdminUser: "postgres", AdminPassword: "Live-Admin-PW-" + id, WorkspaceUser: "workspace_admin",
 			WorkspacePassword: "Live-Workspace-PW-" + id}
 		res := liveRun(ctx, t, deps, st, version, bin, "deployfail"+id)
@@ -134,7 +133,7 @@ func liveState(t *testing.T) wizard.State {
 	}
 	env := string(release.SampleCustomerEnv(domain)) + fmt.Sprintf(
 		"\n# Test settings of the stand-in release\nROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\nWORKSPACE_MIGRATIONS_MAX_RETRIES=2\nSTANDIN_LOG_INTERVAL=1s\n",
-		closedPort(t), closedPort(t), closedPort(t))
+		testenv.FreePortAll(t), testenv.FreePortAll(t), testenv.FreePortAll(t))
 	var st wizard.State
 	st.Package = wizard.PackageInput{CustomerEnv: env, KeyJSON: string(key)}
 	st.Domain.Domain = domain
@@ -192,17 +191,6 @@ func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, vers
 		hubText.WriteString(l.Container + " " + l.Text + "\n")
 	}
 	return liveResult{err: err, out: out.String(), hubText: hubText.String(), board: board}
-}
-
-// closedPort returns a TCP port on which nothing listened a moment ago.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func randomHex(t *testing.T) string {

@@ -307,7 +307,7 @@ func (f *fakeEngine) StartContainer(_ context.Context, id string) error {
 			args[i+1] = "127.0.0.1:" + strconv.Itoa(c.spec.Publish[0].HostPort)
 		}
 		if args[i] == "--to" && f.blocked {
-			args[i+1] = "127.0.0.1:" + strconv.Itoa(freePort(f.t))
+			args[i+1] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(f.t))
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -342,17 +342,6 @@ func (f *fakeEngine) count() int {
 	return len(f.containers)
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // fetchNonce fetches a nonce from 127.0.0.1:port and checks the answer.
 func fetchNonce(t *testing.T, port int, nonce string) {
 	t.Helper()
@@ -370,7 +359,7 @@ func fetchNonce(t *testing.T, port int, nonce string) {
 
 func TestContainerPort80WithFakeEngine(t *testing.T) {
 	eng := newFakeEngine(t)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	p := &ContainerPort80{Engine: eng, Binary: writeELF(t, false), HostPort: port, ReadyTimeout: 5 * time.Second}
 	nonces := NewNonces(time.Now, time.Minute)
 
@@ -484,7 +473,7 @@ func TestContainerPort80Failures(t *testing.T) {
 			if tt.startErr != nil {
 				eng.startErr = fmt.Errorf("engine: start c1: %w", tt.startErr)
 			}
-			port := freePort(t)
+			port := testenv.FreePort(t)
 			if tt.hold {
 				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 				if err != nil {
@@ -531,7 +520,7 @@ func TestContainerPort80Live(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	image := "carto-setup-port80-test:" + strconv.Itoa(port)
 	t.Cleanup(func() {
 		if err := eng.RemoveImage(context.Background(), image); err != nil {

@@ -10,8 +10,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/pgtest"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 // walkToDatabase signs in and passes preflight, package and domain (with
@@ -85,7 +86,7 @@ func TestDatabaseStepFailureClasses(t *testing.T) {
 		want       string
 	}{
 		{"name does not resolve", "db.nonexistent.invalid", pg.Port, pg.Password, good, "host", "does not resolve"},
-		{"closed port", "127.0.0.1", freePort(t), pg.Password, good, "port", "refused"},
+		{"closed port", "127.0.0.1", testenv.FreePort(t), pg.Password, good, "port", "refused"},
 		{"CA of another server", "127.0.0.1", pg.Port, pg.Password, wrong, "ca", ""},
 		{"wrong password", "127.0.0.1", pg.Port, "not-the-password", good, "admin_password", "rejected the password"},
 	}

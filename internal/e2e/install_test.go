@@ -16,9 +16,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 const e2eDomain = "carto.e2e.test"
@@ -48,16 +49,6 @@ func startDNS(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // installFixture is a stand-in release with its own version (so its image
 // tag is not shared with other tests), a customer package whose router
 // ports are free, a PostgreSQL the containers can reach, and a Compose
@@ -83,7 +74,7 @@ func newInstallFixture(t *testing.T) *installFixture {
 	// The containers reach the database through the Docker bridge.
 	f.pg = pgtest.Start(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"}})
 	env := release.SampleCustomerEnv("carto3-onprem.lan") // the wizard sets the real domain
-	env = append(env, fmt.Sprintf("ROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\n", freePort(t), freePort(t), freePort(t))...)
+	env = append(env, fmt.Sprintf("ROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\n", testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t))...)
 	key, err := release.SampleKeyJSON()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -154,17 +155,6 @@ func texts(h *Hub) []string {
 	return out
 }
 
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestFollowerRestartNoLossNoRepeat(t *testing.T) {
 	base := runtime.NumGoroutine()
 	d := newFakeDocker()
@@ -194,7 +184,7 @@ func TestFollowerRestartNoLossNoRepeat(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- f.Run(ctx) }()
 
-	waitFor(t, "first lines", func() bool { return len(texts(h)) == 5 })
+	testenv.WaitFor(t, "first lines", 5*time.Second, func() bool { return len(texts(h)) == 5 })
 	if got := f.Streams(); got != 1 {
 		t.Errorf("Streams = %d, want 1", got)
 	}
@@ -202,7 +192,7 @@ func TestFollowerRestartNoLossNoRepeat(t *testing.T) {
 	// Stop: the stream ends. Lines written meanwhile, including one at the
 	// last delivered stdout timestamp, must arrive once after the restart.
 	d.setRunning("c1", false)
-	waitFor(t, "stream to close", func() bool { return f.Streams() == 0 })
+	testenv.WaitFor(t, "stream to close", 5*time.Second, func() bool { return f.Streams() == 0 })
 	d.log("c1", 1, at(3), "three c") // same ts as the last stdout line, new text
 	d.log("c1", 2, at(6), "err six")
 	d.setRunning("c1", true)
@@ -212,7 +202,7 @@ func TestFollowerRestartNoLossNoRepeat(t *testing.T) {
 		"stdout:one", "stderr:err five", "stdout:three", "stdout:three", "stdout:three b",
 		"stdout:three c", "stderr:err six", "stdout:after restart password=****",
 	}
-	waitFor(t, "lines after restart", func() bool { return len(texts(h)) >= len(want) })
+	testenv.WaitFor(t, "lines after restart", 5*time.Second, func() bool { return len(texts(h)) >= len(want) })
 	time.Sleep(50 * time.Millisecond) // let any duplicate arrive
 	got := texts(h)
 	slices.Sort(got)
@@ -223,8 +213,8 @@ func TestFollowerRestartNoLossNoRepeat(t *testing.T) {
 
 	// A broken events stream is renewed: subscribe again, then list.
 	d.breakEvents()
-	waitFor(t, "re-subscription", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.subs == 2 })
-	waitFor(t, "re-list", func() bool {
+	testenv.WaitFor(t, "re-subscription", 5*time.Second, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.subs == 2 })
+	testenv.WaitFor(t, "re-list", 5*time.Second, func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		return slices.Equal(d.calls[len(d.calls)-2:], []string{"events", "list"})
@@ -262,19 +252,19 @@ func TestFollowerShortLivedContainer(t *testing.T) {
 	defer cancel()
 	done := make(chan error)
 	go func() { done <- f.Run(ctx) }()
-	waitFor(t, "subscription", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.subs == 1 })
+	testenv.WaitFor(t, "subscription", 5*time.Second, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.subs == 1 })
 
 	// A migration container that has already exited when its start event
 	// is handled is still read once.
 	d.add("m1", "migrations", false)
 	d.log("m1", 1, time.Now(), "migrated")
 	d.events <- engine.ContainerEvent{ID: "m1", Action: "start"}
-	waitFor(t, "the exited container's line", func() bool { return len(h.Poll(nil, 10).Lines) == 1 })
-	waitFor(t, "stream to close", func() bool { return f.Streams() == 0 })
+	testenv.WaitFor(t, "the exited container's line", 5*time.Second, func() bool { return len(h.Poll(nil, 10).Lines) == 1 })
+	testenv.WaitFor(t, "stream to close", 5*time.Second, func() bool { return f.Streams() == 0 })
 	// A stopped container found by listing is not followed.
 	d.add("s1", "stopped", false)
 	d.breakEvents()
-	waitFor(t, "re-list", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.calls[len(d.calls)-1] == "list" })
+	testenv.WaitFor(t, "re-list", 5*time.Second, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.calls[len(d.calls)-1] == "list" })
 	time.Sleep(20 * time.Millisecond)
 	// One read, plus the final read every stream gets once its container
 	// has stopped.

@@ -129,7 +129,7 @@ func Start(t testing.TB, opts Options) *Server {
 
 	var lastLog string
 	for attempt := 0; attempt < 3; attempt++ {
-		s.Port = freePort(t)
+		s.Port = testenv.FreePort(t)
 		appendConf(t, s, opts, tlsOn)
 		ok, log := s.run(t, bin, cred)
 		if ok {
@@ -372,16 +372,6 @@ func writeOwned(t testing.TB, path string, data []byte, cred *syscall.Credential
 		t.Fatalf("pgtest: write %s: %v", path, err)
 	}
 	chown(t, path, cred)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pgtest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func randomHex(t testing.TB, n int) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -29,17 +30,6 @@ func TestProcNetListeners(t *testing.T) {
 	}
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestCheckPortsLive(t *testing.T) {
 	// Hold a loopback port: binding all addresses on it then fails.
 	held, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,7 +38,7 @@ func TestCheckPortsLive(t *testing.T) {
 	}
 	defer held.Close()
 	taken := held.Addr().(*net.TCPAddr).Port
-	free := freePort(t)
+	free := testenv.FreePort(t)
 	deps := DefaultDeps(os.Getenv)
 
 	r := checkPorts(deps, Config{Ports: []int{free, taken}})

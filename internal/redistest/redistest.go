@@ -91,7 +91,7 @@ func Start(t testing.TB, opts Options) *Server {
 
 	var lastLog string
 	for attempt := 0; attempt < 3; attempt++ {
-		s.Port = freePort(t)
+		s.Port = testenv.FreePort(t)
 		portArgs := []string{"--port", strconv.Itoa(s.Port)}
 		if s.TLS {
 			portArgs = []string{"--port", "0", "--tls-port", strconv.Itoa(s.Port)}
@@ -170,14 +170,4 @@ func (s *Server) TLSConfig() *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.CAPEM)
 	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

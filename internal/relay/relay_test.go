@@ -84,18 +84,6 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// waitFor polls cond for up to five seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // roundTrip sends msg and expects it echoed back.
 func roundTrip(t *testing.T, c net.Conn, msg string) {
 	t.Helper()
@@ -123,7 +111,7 @@ func TestRelayEcho(t *testing.T) {
 	}
 	c.Close()
 	want := fmt.Sprintf("sent=%d received=%d", 5+len(big), 5+len(big))
-	waitFor(t, "the connection's log line", func() bool { return strings.Contains(logs.String(), want) })
+	testenv.WaitFor(t, "the connection's log line", 5*time.Second, func() bool { return strings.Contains(logs.String(), want) })
 	if n := strings.Count(logs.String(), "msg=connection"); n != 1 {
 		t.Errorf("%d connection lines, want 1:\n%s", n, logs)
 	}
@@ -171,7 +159,7 @@ func TestRelayConnectionLimit(t *testing.T) {
 
 	first.Close()
 	// The slot frees once the first connection's copies end.
-	waitFor(t, "a free slot", func() bool {
+	testenv.WaitFor(t, "a free slot", 5*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return false
@@ -219,7 +207,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("closed after %s, want about 200ms", d)
 	}
-	waitFor(t, "the idle line", func() bool { return strings.Contains(logs.String(), "idle for 200ms") })
+	testenv.WaitFor(t, "the idle line", 5*time.Second, func() bool { return strings.Contains(logs.String(), "idle for 200ms") })
 }
 
 func TestRelayShutdownClosesConnections(t *testing.T) {
@@ -267,7 +255,7 @@ func TestRelayDialFailureIsLogged(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the client was not closed")
 	}
-	waitFor(t, "the dial error", func() bool { return strings.Contains(logs.String(), "error=\"dial: ") })
+	testenv.WaitFor(t, "the dial error", 5*time.Second, func() bool { return strings.Contains(logs.String(), "error=\"dial: ") })
 }
 
 func TestMainUsage(t *testing.T) {
@@ -305,7 +293,7 @@ func TestMainRuns(t *testing.T) {
 		go func() {
 			done <- Main(ctx, []string{"--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"}, stdout, io.Discard)
 		}()
-		waitFor(t, "the listening line", func() bool { return strings.Contains(stdout.String(), "msg=listening") })
+		testenv.WaitFor(t, "the listening line", 5*time.Second, func() bool { return strings.Contains(stdout.String(), "msg=listening") })
 		cancel()
 		if code := <-done; code != 0 {
 			t.Errorf("exit code %d, want 0", code)

@@ -6,10 +6,12 @@ package testenv
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // CI reports whether the tests run under CI (CI=true).
@@ -54,4 +56,50 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago. Another
+// process may take it before the test binds it; tests that can listen on
+// :0 themselves should.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	return listenPort(t, "127.0.0.1:0")
+}
+
+// FreePortAll returns a TCP port that was free on every address a moment
+// ago, for what publishes a port on all of the host's addresses (a
+// container's published port).
+func FreePortAll(t testing.TB) int {
+	t.Helper()
+	return listenPort(t, ":0")
+}
+
+// ClosedPort returns a loopback TCP port that nothing listened on a moment
+// ago: a connection to it is refused.
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	return listenPort(t, "127.0.0.1:0")
+}
+
+func listenPort(t testing.TB, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("testenv: listen %s: %v", addr, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// WaitFor polls cond every few milliseconds until it holds, and fails the
+// test naming what it waited for when limit passes first.
+func WaitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

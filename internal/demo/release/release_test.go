@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,10 +23,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
-	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
@@ -267,17 +266,6 @@ func setKey(text, key, value string) string {
 	return text + key + "=" + value + "\n"
 }
 
-// freePort returns a TCP port that was free on every address a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // containerState is what the test reads of one compose container.
 type containerState struct {
 	service, status string
@@ -411,7 +399,7 @@ func TestStack(t *testing.T) {
 	}
 
 	// Bring the stack up on free host ports.
-	httpPort, httpsPort, metricsPort := freePort(t), freePort(t), freePort(t)
+	httpPort, httpsPort, metricsPort := testenv.FreePortAll(t), testenv.FreePortAll(t), testenv.FreePortAll(t)
 	composeEnv := append(os.Environ(),
 		"ROUTER_HTTP_PORT="+strconv.Itoa(httpPort),
 		"ROUTER_HTTPS_PORT="+strconv.Itoa(httpsPort),
@@ -560,7 +548,7 @@ func TestStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := strconv.Itoa(freePort(t))
+	closed := strconv.Itoa(testenv.FreePortAll(t))
 	dotEnv = bytes.Replace(dotEnv, []byte("WORKSPACE_POSTGRES_PORT="+strconv.Itoa(pg.Port)+"\n"), []byte("WORKSPACE_POSTGRES_PORT="+closed+"\n"), 1)
 	if err := os.WriteFile(filepath.Join(dir, ".env"), dotEnv, 0o600); err != nil {
 		t.Fatal(err)

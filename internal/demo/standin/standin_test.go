@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -239,29 +238,6 @@ func TestRouterHandler(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestRouterServesTLS(t *testing.T) {
 	dir := t.TempDir()
 	certPEM, keyPEM, err := selfsigned.Generate(selfsigned.Request{CommonName: "carto.example.com",
@@ -298,7 +274,7 @@ func TestRouterServesTLS(t *testing.T) {
 			if err := e.err(); err != nil {
 				t.Fatal(err)
 			}
-			rt.httpsPort, rt.httpPort = freePort(t), freePort(t)
+			rt.httpsPort, rt.httpPort = testenv.FreePort(t), testenv.FreePort(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			var stdout testenv.Buffer
 			done := make(chan error, 1)
@@ -309,7 +285,7 @@ func TestRouterServesTLS(t *testing.T) {
 					t.Errorf("serveRouter: %v", err)
 				}
 			}()
-			waitFor(t, "the router to listen", 5*time.Second, func() bool { return strings.Contains(stdout.String(), "msg=listening") })
+			testenv.WaitFor(t, "the router to listen", 5*time.Second, func() bool { return strings.Contains(stdout.String(), "msg=listening") })
 
 			tlsConf := &tls.Config{ServerName: "carto.example.com"}
 			if tt.ca != nil {
@@ -352,7 +328,7 @@ func TestWorkspacePostgresKeepsRunning(t *testing.T) {
 	go func() {
 		done <- Main(ctx, nil, getenvFrom(map[string]string{"STANDIN_SERVICE": "workspace-postgres", "STANDIN_LOG_INTERVAL": "20ms"}), &stdout, &stderr)
 	}()
-	waitFor(t, "two heartbeats", 5*time.Second, func() bool { return strings.Contains(stdout.String(), "beat=2") })
+	testenv.WaitFor(t, "two heartbeats", 5*time.Second, func() bool { return strings.Contains(stdout.String(), "beat=2") })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit code %d, want 0", code)
@@ -365,7 +341,7 @@ func TestWorkspacePostgresKeepsRunning(t *testing.T) {
 func TestMigrationsUnreachable(t *testing.T) {
 	env := baseEnv(t)
 	env["WORKSPACE_POSTGRES_HOST"] = "127.0.0.1"
-	env["WORKSPACE_POSTGRES_PORT"] = strconv.Itoa(freePort(t))
+	env["WORKSPACE_POSTGRES_PORT"] = strconv.Itoa(testenv.FreePort(t))
 	env["POSTGRES_ADMIN_USER"] = "postgres"
 	env["POSTGRES_ADMIN_PASSWORD"] = "pw"
 	var stdout, stderr testenv.Buffer
