@@ -15,12 +15,12 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
-	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 

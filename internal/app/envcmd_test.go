@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/carto-setup/carto-setup/internal/installsh"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/installsh"
 )
 
 func writePackage(t *testing.T, dir string, env []byte) {

@@ -30,12 +30,12 @@ import (
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/renew"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )

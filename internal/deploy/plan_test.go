@@ -14,8 +14,8 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/compose"
-	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/google/go-cmp/cmp"

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/logstream"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // DefaultProject is the pinned Compose project name of an install.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/app"
 	"github.com/carto-setup/carto-setup/internal/compose"
-	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
