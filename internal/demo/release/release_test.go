@@ -538,8 +538,17 @@ func TestStack(t *testing.T) {
 	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "https://"+domain+"/acc/?x=1" {
 		t.Errorf("port 80 answered %d %q, want 301 to https://%s/acc/?x=1", resp.StatusCode, resp.Header.Get("Location"), domain)
 	}
-	if l := logs("workspace-api"); !strings.Contains(l, "msg=heartbeat") || !strings.Contains(l, "effective configuration:") {
-		t.Errorf("workspace-api logs lack the start-up or heartbeat lines:\n%s", l)
+	// The heartbeat is periodic (every 2 s): on a loaded machine the checks
+	// above can finish before the first one, so wait for it.
+	var apiLogs string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		apiLogs = logs("workspace-api")
+		if strings.Contains(apiLogs, "msg=heartbeat") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(apiLogs, "msg=heartbeat") || !strings.Contains(apiLogs, "effective configuration:") {
+		t.Errorf("workspace-api logs lack the start-up or heartbeat lines:\n%s", apiLogs)
 	}
 
 	// A database that refuses connections: workspace-migrations exits 1
