@@ -106,7 +106,7 @@ func failureFor(ref, detail string, kind Kind, daemonProxy Proxy, dataRoot strin
 			"then systemctl restart docker). Without a route to the registry, bring the images on an offline bundle: " +
 			"carto-setup images save on a connected machine, then carto-setup images load here."
 	case NotFound:
-		f.Message = fmt.Sprintf("The registry %s has no image %s with the tag %s.", reg, repoOf(ref), tagOf(ref))
+		f.Message = fmt.Sprintf("The registry %s has no image %s: its repository %s has no tag %s.", reg, ref, repoOf(ref), tagOf(ref))
 		f.Hint = "The release and the customer package disagree: the release's VERSION (the image tag) and " +
 			"docker-compose.yml/env.tpl must come from the same release tag that your customer package allows. " +
 			"Check out that tag (git checkout tags/<version>) or ask CARTO support for a matching package."

@@ -44,7 +44,7 @@ func TestFailureHints(t *testing.T) {
 		want []string
 	}{
 		{Unreachable, []string{"could not reach the registry gcr.io", "http://proxy.corp:3128", "images save", "images load"}},
-		{NotFound, []string{"has no image carto-onprem-artifacts/maps-api with the tag 2026.8.11", "release and the customer package disagree"}},
+		{NotFound, []string{"has no image gcr.io/carto-onprem-artifacts/maps-api:2026.8.11: its repository carto-onprem-artifacts/maps-api has no tag 2026.8.11", "release and the customer package disagree"}},
 		{Denied, []string{"refused access", "docker login gcr.io"}},
 		{DiskFull, []string{"/var/lib/docker", "docker image prune"}},
 		{TLS, []string{"/etc/docker/certs.d/gcr.io/ca.crt", "insecure-registries"}},

@@ -264,7 +264,7 @@ func TestPullFailuresNamed(t *testing.T) {
 			t.Fatalf("Pull: %v, want one failure", err)
 		}
 		f := perr.Failures[0]
-		if f.Image != missing || f.Kind != NotFound || !strings.Contains(f.Message, "with the tag 2") || !strings.Contains(f.Hint, "disagree") {
+		if f.Image != missing || f.Kind != NotFound || !strings.Contains(f.Message, "has no tag 2") || !strings.Contains(f.Hint, "disagree") {
 			t.Errorf("failure %+v, want %s not found", f, missing)
 		}
 		if final[0].Status != Done {
