@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -244,4 +245,39 @@ func (c *Client) TagImage(ctx context.Context, source, target string) error {
 		return fmt.Errorf("engine: tag %s as %s: %w", source, target, err)
 	}
 	return nil
+}
+
+// ImageTags lists the "repo:tag" names the engine has for the repository
+// repo (e.g. "carto-setup-port80"), sorted.
+func (c *Client) ImageTags(ctx context.Context, repo string) ([]string, error) {
+	res, err := c.api.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
+	if err != nil {
+		return nil, fmt.Errorf("engine: list images of %s: %w", repo, err)
+	}
+	var tags []string
+	for _, im := range res.Items {
+		for _, t := range im.RepoTags {
+			if strings.HasPrefix(t, repo+":") {
+				tags = append(tags, t)
+			}
+		}
+	}
+	slices.Sort(tags)
+	return tags, nil
+}
+
+// RemoveUnusedImage removes the name ref, and the image once no name is
+// left, unless a container (running or not) uses it; it reports whether it
+// removed it. An absent image is not an error.
+func (c *Client) RemoveUnusedImage(ctx context.Context, ref string) (bool, error) {
+	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	case cerrdefs.IsConflict(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("engine: remove image %s: %w", ref, err)
 }
