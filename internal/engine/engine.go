@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/moby/moby/client"
 )
@@ -58,6 +59,17 @@ type Info struct {
 	NCPU          int
 	MemTotal      int64
 	OSType        string
+	Architecture  string // e.g. "x86_64"
+
+	// The proxy the daemon itself uses for pulls, from its own environment
+	// (not carto-setup's); the daemon masks any password in them.
+	HTTPProxy, HTTPSProxy, NoProxy string
+	// InsecureRegistryCIDRs are the networks whose registries the daemon
+	// reaches over plain HTTP (by default 127.0.0.0/8); InsecureRegistries
+	// are the registry names configured as insecure.
+	InsecureRegistryCIDRs []string
+	InsecureRegistries    []string
+	Mirrors               []string
 }
 
 // Info asks the daemon for its system information.
@@ -66,5 +78,22 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("engine: info: %w", err)
 	}
-	return Info{DockerRootDir: r.Info.DockerRootDir, NCPU: r.Info.NCPU, MemTotal: r.Info.MemTotal, OSType: r.Info.OSType}, nil
+	info := Info{
+		DockerRootDir: r.Info.DockerRootDir, NCPU: r.Info.NCPU, MemTotal: r.Info.MemTotal, OSType: r.Info.OSType,
+		Architecture: r.Info.Architecture,
+		HTTPProxy:    r.Info.HTTPProxy, HTTPSProxy: r.Info.HTTPSProxy, NoProxy: r.Info.NoProxy,
+	}
+	if rc := r.Info.RegistryConfig; rc != nil {
+		for _, p := range rc.InsecureRegistryCIDRs {
+			info.InsecureRegistryCIDRs = append(info.InsecureRegistryCIDRs, p.String())
+		}
+		for name, ic := range rc.IndexConfigs {
+			if ic != nil && !ic.Secure {
+				info.InsecureRegistries = append(info.InsecureRegistries, name)
+			}
+		}
+		slices.Sort(info.InsecureRegistries)
+		info.Mirrors = rc.Mirrors
+	}
+	return info, nil
 }
