@@ -14,3 +14,8 @@ func HasCRLF(data []byte) bool { return bytes.Contains(data, []byte("\r\n")) }
 func NormaliseLineEndings(data []byte) []byte {
 	return bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 }
+
+// StripBOM returns data without a leading UTF-8 byte order mark, which bash
+// `source` and python-dotenv read as part of the first line (Compose v2
+// skips it). data itself is not modified.
+func StripBOM(data []byte) []byte { return bytes.TrimPrefix(data, []byte("\uFEFF")) }

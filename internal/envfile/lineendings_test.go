@@ -34,3 +34,12 @@ func TestNormaliseLineEndings(t *testing.T) {
 		t.Fatalf("values changed: %q -> %q", before.vals, after.vals)
 	}
 }
+
+func TestStripBOM(t *testing.T) {
+	if got := StripBOM([]byte("\uFEFFA=1\n")); string(got) != "A=1\n" {
+		t.Fatalf("StripBOM = %q", got)
+	}
+	if got := StripBOM([]byte("A=\uFEFF\n")); string(got) != "A=\uFEFF\n" {
+		t.Fatalf("StripBOM changed a BOM that is not leading: %q", got)
+	}
+}
