@@ -33,7 +33,7 @@ type pki struct {
 	roots             *x509.CertPool
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{rootKey: ecKey(t, elliptic.P256()), interKey: ecKey(t, elliptic.P256())}
 	p.root = sign(t, &x509.Certificate{
@@ -68,7 +68,7 @@ type leafOpts struct {
 }
 
 // leaf returns a leaf signed by the intermediate, and its PKCS#8 key PEM.
-func (p *pki) leaf(t *testing.T, o leafOpts) (*x509.Certificate, []byte) {
+func (p *pki) leaf(t testing.TB, o leafOpts) (*x509.Certificate, []byte) {
 	t.Helper()
 	if o.dns == nil && !o.noSAN {
 		o.dns = []string{domain}
@@ -96,7 +96,7 @@ func (p *pki) leaf(t *testing.T, o leafOpts) (*x509.Certificate, []byte) {
 	return c, keyPEM(t, o.key)
 }
 
-func sign(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+func sign(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
 	t.Helper()
 	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
 	if err != nil {
@@ -117,7 +117,7 @@ func sign(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, si
 	return c
 }
 
-func ecKey(t *testing.T, curve elliptic.Curve) crypto.Signer {
+func ecKey(t testing.TB, curve elliptic.Curve) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
@@ -126,7 +126,7 @@ func ecKey(t *testing.T, curve elliptic.Curve) crypto.Signer {
 	return k
 }
 
-func keyPEM(t *testing.T, k crypto.Signer) []byte {
+func keyPEM(t testing.TB, k crypto.Signer) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
