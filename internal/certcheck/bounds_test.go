@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/elliptic"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"strings"
 	"testing"
@@ -52,14 +51,7 @@ func sameSubjectFlood(t testing.TB, p *pki, n int) []byte {
 	key := ecKey(t, elliptic.P256())
 	var certs []*x509.Certificate
 	for range n {
-		certs = append(certs, sign(t, &x509.Certificate{
-			Subject:               pkix.Name{CommonName: "Test Intermediate CA"},
-			NotBefore:             testNow.AddDate(-1, 0, 0),
-			NotAfter:              testNow.AddDate(1, 0, 0),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}, p.root, key.Public(), p.rootKey))
+		certs = append(certs, sign(t, caTemplate("Test Intermediate CA", -1, 1), p.root, key.Public(), p.rootKey))
 	}
 	return certsPEM(certs...)
 }

@@ -36,25 +36,24 @@ type pki struct {
 func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{rootKey: ecKey(t, elliptic.P256()), interKey: ecKey(t, elliptic.P256())}
-	p.root = sign(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "Test Root CA"},
-		NotBefore:             testNow.AddDate(-5, 0, 0),
-		NotAfter:              testNow.AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}, nil, p.rootKey.Public(), p.rootKey)
-	p.inter = sign(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "Test Intermediate CA"},
-		NotBefore:             testNow.AddDate(-2, 0, 0),
-		NotAfter:              testNow.AddDate(5, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}, p.root, p.interKey.Public(), p.rootKey)
+	p.root = sign(t, caTemplate("Test Root CA", -5, 10), nil, p.rootKey.Public(), p.rootKey)
+	p.inter = sign(t, caTemplate("Test Intermediate CA", -2, 5), p.root, p.interKey.Public(), p.rootKey)
 	p.roots = x509.NewCertPool()
 	p.roots.AddCert(p.root)
 	return p
+}
+
+// caTemplate is a CA certificate named name, valid from years before
+// testNow to years after.
+func caTemplate(name string, from, to int) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             testNow.AddDate(from, 0, 0),
+		NotAfter:              testNow.AddDate(to, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
 }
 
 // leafOpts describes a leaf; the zero value is a good certificate for domain.
