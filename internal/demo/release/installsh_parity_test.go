@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,6 +130,30 @@ func expectedLines(results []check.Result) ([]string, bool) {
 	return lines, abort
 }
 
+// wizardRelease writes the stand-in release in a new directory with the
+// sample package, its customer.env given values by envfile as the wizard
+// sets them, and returns the directory and that customer.env.
+func wizardRelease(t *testing.T, values map[string]string) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := Write(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	env, err := envfile.Parse(SampleCustomerEnv("carto.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if err := env.Set(k, values[k]); err != nil {
+			t.Fatalf("the wizard cannot write this value: %v", err)
+		}
+	}
+	customerEnv := env.Bytes()
+	os.WriteFile(filepath.Join(dir, "customer.env"), customerEnv, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.json"), []byte(`{"type":"service_account"}`), 0o600)
+	return dir, customerEnv
+}
+
 // TestInstallShParsesLikeCompose runs every value of quotingTable, set by
 // envfile as the wizard sets it, through the stand-in's install.sh with
 // bash and through installsh (carto-facts §2 step B and C in Go): the .env
@@ -142,22 +167,11 @@ func TestInstallShParsesLikeCompose(t *testing.T) {
 			cases++
 			t.Run(class+"/"+value, func(t *testing.T) {
 				t.Parallel()
-				dir := t.TempDir()
-				if err := Write(dir, ""); err != nil {
-					t.Fatal(err)
-				}
-				env, err := envfile.Parse(SampleCustomerEnv("carto.example.com"))
-				if err != nil {
-					t.Fatal(err)
-				}
+				set := map[string]string{}
 				for _, k := range wizardKeys {
-					if err := env.Set(k, value); err != nil {
-						t.Fatalf("the wizard cannot write this value: %v", err)
-					}
+					set[k] = value
 				}
-				customerEnv := env.Bytes()
-				os.WriteFile(filepath.Join(dir, "customer.env"), customerEnv, 0o600)
-				os.WriteFile(filepath.Join(dir, "key.json"), []byte(`{"type":"service_account"}`), 0o600)
+				dir, customerEnv := wizardRelease(t, set)
 				version, _ := os.ReadFile(filepath.Join(dir, "VERSION"))
 				tpl, _ := os.ReadFile(filepath.Join(dir, "env.tpl"))
 				minVersion, _ := os.ReadFile(filepath.Join(dir, "MIN_VERSION"))
@@ -211,21 +225,7 @@ func TestInstallShFullRun(t *testing.T) {
 	bash := testenv.LookPath(t, "bash", "apt-get install bash")
 	testenv.LookPath(t, "docker", "apt-get install docker.io")
 	testenv.LookPath(t, "docker-compose", "apt-get install docker-compose")
-	dir := t.TempDir()
-	if err := Write(dir, ""); err != nil {
-		t.Fatal(err)
-	}
-	env, err := envfile.Parse(SampleCustomerEnv("carto.example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range map[string]string{"POSTGRES_ADMIN_PASSWORD": "p#ss w$(rd)", "REDIS_PASSWORD": "it's \\n", "WIZARD_VALUE": "x=y (z)"} {
-		if err := env.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "customer.env"), env.Bytes(), 0o600)
-	os.WriteFile(filepath.Join(dir, "key.json"), []byte(`{"type":"service_account"}`), 0o600)
+	dir, _ := wizardRelease(t, map[string]string{"POSTGRES_ADMIN_PASSWORD": "p#ss w$(rd)", "REDIS_PASSWORD": "it's \\n", "WIZARD_VALUE": "x=y (z)"})
 	cmd := exec.Command(bash, "install.sh")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
