@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
@@ -22,8 +23,9 @@ import (
 
 // File names inside the state directory.
 const (
-	secretsFile = "auth.json" // token hash and session key; 0600
+	secretsFile = "auth.json" // token hash, session key and live sessions; 0600
 	TokenFile   = "token"     // the plain token, for the admin to read; 0600
+	lockFile    = "auth.lock" // flock'd around every change of auth.json; 0600
 )
 
 // SessionTTL is how long a signed-in browser stays signed in.
@@ -38,6 +40,10 @@ type secrets struct {
 	SessionKey string `json:"session_key"` // hex HMAC key for cookies
 	Generation int64  `json:"generation"`  // bumped by every new token
 	Locked     bool   `json:"locked"`      // set when the admin locks the wizard
+	// Sessions are the sessions signed in and not yet ended: a cookie is
+	// valid only while its session is listed here, so that sign-out and
+	// `carto-setup sessions --end-all` end it on the server.
+	Sessions []sessionRecord `json:"sessions,omitempty"`
 }
 
 // Auth checks tokens and sessions against the secrets in the state
@@ -48,10 +54,9 @@ type Auth struct {
 	dir string
 	now func() time.Time
 
-	mu      sync.Mutex
-	cached  secrets
-	modTime time.Time
-	size    int64
+	mu     sync.Mutex
+	cached secrets
+	seen   fileVersion // of the file cached holds
 }
 
 // Open loads the secrets from stateDir, creating a token when there is none
@@ -82,6 +87,9 @@ func (a *Auth) path() string { return filepath.Join(a.dir, secretsFile) }
 // NewToken creates a fresh token, stores its hash with a new session key (so
 // every existing session ends), writes the plain token to the 0600 token file
 // and returns it.
+//
+// The generation it bumps also lifts every address lockout of a Throttle
+// made by NewThrottle, in this process or in a running wizard.
 func (a *Auth) NewToken() (string, error) {
 	raw := make([]byte, 20)
 	key := make([]byte, 32)
@@ -94,6 +102,11 @@ func (a *Auth) NewToken() (string, error) {
 	tok := hex.EncodeToString(raw)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	unlock, err := a.lockFile()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	prev, _ := a.readLocked()
 	s := secrets{TokenHash: hashToken(tok), SessionKey: hex.EncodeToString(key), Generation: prev.Generation + 1}
 	if err := a.writeLocked(s); err != nil {
@@ -110,12 +123,18 @@ func (a *Auth) NewToken() (string, error) {
 func (a *Auth) Lock() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	unlock, err := a.lockFile()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s, err := a.readLocked()
 	if err != nil {
 		return err
 	}
 	s.Locked = true
 	s.Generation++
+	s.Sessions = nil
 	if err := a.writeLocked(s); err != nil {
 		return err
 	}
@@ -136,8 +155,26 @@ func (a *Auth) writeLocked(s secrets) error {
 	if err := atomicfile.WriteFile(a.path(), b, 0o600); err != nil {
 		return fmt.Errorf("auth: write secrets: %w", err)
 	}
-	a.modTime = time.Time{} // force a reload on next use
+	a.seen = fileVersion{} // force a reload on next use
 	return nil
+}
+
+// fileVersion identifies one version of the secrets file. Every write
+// renames a new file into place, so the inode alone tells versions apart
+// even when two writes share a modification time and a size; the time and
+// size guard against a reused inode number.
+type fileVersion struct {
+	ino     uint64
+	modTime time.Time
+	size    int64
+}
+
+func versionOf(fi os.FileInfo) fileVersion {
+	v := fileVersion{modTime: fi.ModTime(), size: fi.Size()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		v.ino = st.Ino
+	}
+	return v
 }
 
 // readLocked reads the secrets file, using the cached copy while the file is
@@ -147,7 +184,8 @@ func (a *Auth) readLocked() (secrets, error) {
 	if err != nil {
 		return secrets{}, fmt.Errorf("auth: stat secrets: %w", err)
 	}
-	if fi.ModTime().Equal(a.modTime) && fi.Size() == a.size {
+	v := versionOf(fi)
+	if v == a.seen {
 		return a.cached, nil
 	}
 	b, err := os.ReadFile(a.path())
@@ -158,8 +196,24 @@ func (a *Auth) readLocked() (secrets, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return secrets{}, fmt.Errorf("auth: decode secrets: %w", err)
 	}
-	a.cached, a.modTime, a.size = s, fi.ModTime(), fi.Size()
+	a.cached, a.seen = s, v
 	return s, nil
+}
+
+// lockFile takes the exclusive flock that serialises every read-modify-write
+// of the secrets file across processes (the wizard signing someone in while
+// `carto-setup sessions --end-all` runs must not resurrect a session). a.mu
+// must be held; call the returned function to release it.
+func (a *Auth) lockFile() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(a.dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("auth: open lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("auth: lock: %w", err)
+	}
+	return func() { f.Close() }, nil // closing the descriptor releases the lock
 }
 
 func (a *Auth) load() (secrets, error) {
@@ -184,24 +238,40 @@ func (a *Auth) matches(tok string) bool {
 }
 
 // SignIn checks a token and, when it matches, returns a signed session
-// cookie value.
-func (a *Auth) SignIn(token string) (string, error) {
+// cookie value. It is SignInFrom without a client address.
+func (a *Auth) SignIn(token string) (string, error) { return a.SignInFrom(token, "") }
+
+// SignInFrom checks a token and, when it matches, records a new session
+// signed in from remote (the client address, shown by Sessions) and returns
+// its signed cookie value.
+func (a *Auth) SignInFrom(token, remote string) (string, error) {
 	if !a.matches(strings.TrimSpace(token)) {
 		return "", ErrBadToken
 	}
-	s, err := a.load()
-	if err != nil {
-		return "", err
-	}
-	id := make([]byte, 16)
+	id := make([]byte, sessionIDLen)
 	if _, err := rand.Read(id); err != nil {
 		return "", fmt.Errorf("auth: session id: %w", err)
 	}
-	payload := make([]byte, 0, 32)
-	payload = append(payload, id...)
-	payload = binary.BigEndian.AppendUint64(payload, uint64(s.Generation))
-	payload = binary.BigEndian.AppendUint64(payload, uint64(a.now().Add(SessionTTL).Unix()))
-	return encodeCookie(payload, s.SessionKey), nil
+	now := a.now()
+	var cookie string
+	err := a.update(func(s *secrets) error {
+		if s.Locked || s.TokenHash == "" {
+			return ErrBadToken // locked or re-keyed between the check and now
+		}
+		s.Sessions = append(s.Sessions, sessionRecord{
+			Hash: sessionHash(id), Created: now.UTC(), Expires: now.Add(SessionTTL).UTC(), Remote: remote,
+		})
+		payload := make([]byte, 0, cookiePayloadLen)
+		payload = append(payload, id...)
+		payload = binary.BigEndian.AppendUint64(payload, uint64(s.Generation))
+		payload = binary.BigEndian.AppendUint64(payload, uint64(now.Add(SessionTTL).Unix()))
+		cookie = encodeCookie(payload, s.SessionKey)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return cookie, nil
 }
 
 func encodeCookie(payload []byte, key string) string {
@@ -212,28 +282,38 @@ func encodeCookie(payload []byte, key string) string {
 }
 
 // Session reports whether a cookie value is a valid, unexpired session of
-// the current token generation.
+// the current token generation that has not been ended.
 func (a *Auth) Session(cookie string) bool {
 	s, err := a.load()
 	if err != nil || s.Locked {
 		return false
 	}
+	id, ok := verifyCookie(cookie, s, a.now())
+	return ok && s.live(sessionHash(id), a.now())
+}
+
+// verifyCookie checks a cookie's signature, generation and expiry against
+// s and returns the session id it carries.
+func verifyCookie(cookie string, s secrets, now time.Time) ([]byte, bool) {
 	p, sig, ok := strings.Cut(cookie, ".")
 	if !ok {
-		return false
+		return nil, false
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(p)
 	got, err2 := base64.RawURLEncoding.DecodeString(sig)
-	if err1 != nil || err2 != nil || len(payload) != 32 {
-		return false
+	if err1 != nil || err2 != nil || len(payload) != cookiePayloadLen {
+		return nil, false
 	}
 	k, _ := hex.DecodeString(s.SessionKey)
 	mac := hmac.New(sha256.New, k)
 	mac.Write(payload)
 	if !hmac.Equal(mac.Sum(nil), got) {
-		return false
+		return nil, false
 	}
-	gen := int64(binary.BigEndian.Uint64(payload[16:24]))
-	exp := int64(binary.BigEndian.Uint64(payload[24:32]))
-	return gen == s.Generation && a.now().Unix() < exp
+	gen := int64(binary.BigEndian.Uint64(payload[sessionIDLen : sessionIDLen+8]))
+	exp := int64(binary.BigEndian.Uint64(payload[sessionIDLen+8:]))
+	if gen != s.Generation || now.Unix() >= exp {
+		return nil, false
+	}
+	return payload[:sessionIDLen], true
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -24,11 +25,18 @@ type Verdict struct {
 // further failure doubles the wait before the next attempt, and after
 // MaxFailures the address is locked out for LockoutDuration, even for the
 // right token. Entries are forgotten once their lockout and window pass.
+// A Throttle made by Auth.NewThrottle also forgets every entry when a new
+// token is issued, so that `carto-setup token` lets an admin who shares an
+// address (a NAT) with an attacker back in at once.
 type Throttle struct {
 	now func() time.Time
+	// epoch, when set, names the token generation; a change lifts every
+	// lockout.
+	epoch func() int64
 
-	mu    sync.Mutex
-	state map[string]*attempts
+	mu        sync.Mutex
+	state     map[string]*attempts
+	lastEpoch int64
 }
 
 type attempts struct {
@@ -38,15 +46,63 @@ type attempts struct {
 	last      time.Time
 }
 
-// NewThrottle returns an empty throttle using the given clock.
+// NewThrottle returns an empty throttle using the given clock. Its
+// lockouts end only with time or Reset; use Auth.NewThrottle for one that a
+// new token also resets.
 func NewThrottle(now func() time.Time) *Throttle {
 	return &Throttle{now: now, state: map[string]*attempts{}}
+}
+
+// NewThrottle returns an empty throttle on the Auth's clock whose lockouts
+// end when a new token is issued, by this process or another one (the
+// `carto-setup token` command), as well as with time.
+func (a *Auth) NewThrottle() *Throttle {
+	t := NewThrottle(a.now)
+	t.epoch = a.generation
+	t.lastEpoch = a.generation()
+	return t
+}
+
+// Reset forgets every failure and lifts every lockout.
+func (t *Throttle) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.state)
+}
+
+// sync forgets everything when the token generation changed. t.mu must be
+// held.
+func (t *Throttle) sync() {
+	if t.epoch == nil {
+		return
+	}
+	if e := t.epoch(); e != t.lastEpoch {
+		clear(t.state)
+		t.lastEpoch = e
+	}
+}
+
+// LockedOut returns the addresses locked out now, for a status line.
+func (t *Throttle) LockedOut() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sync()
+	now := t.now()
+	var out []string
+	for addr, a := range t.state {
+		if now.Before(a.lockedTil) {
+			out = append(out, addr)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Check reports whether addr may try a token now.
 func (t *Throttle) Check(addr string) Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.sync()
 	now := t.now()
 	a := t.state[addr]
 	if a == nil {
@@ -71,6 +127,7 @@ func (t *Throttle) Check(addr string) Verdict {
 func (t *Throttle) Fail(addr string) (lockedOut bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.sync()
 	now := t.now()
 	t.gc(now)
 	a := t.state[addr]

@@ -46,6 +46,21 @@ const (
 	IDChainOrder    = "tls.chain.order"
 )
 
+// MaxPEMBlocks is how many PEM blocks one upload field may hold. A real
+// chain is the server certificate and one to three intermediates, perhaps
+// uploaded twice (in the certificate file and as the chain); a field with
+// thousands is an attack on the chain builder, refused before any
+// certificate is parsed.
+const MaxPEMBlocks = 12
+
+// meter counts the work of one Lint so that tests can assert it is linear
+// in the upload: bytes scanned for PEM, bytes handed to the DER parsers,
+// certificate comparisons and signature checks (whose cost does not grow
+// with the input, only with the bounded number of certificates).
+type meter struct {
+	scanned, parsed, compares, signatures int
+}
+
 // ExpiryWarning is how close to its end a certificate's validity must be for
 // Lint to warn. Thirty days leaves time to renew before browsers refuse it.
 const ExpiryWarning = 30 * 24 * time.Hour
@@ -82,23 +97,28 @@ func (r Report) Usable() bool { return r.FullChainPEM != nil && r.KeyPEM != nil 
 // Lint checks an uploaded certificate and key for the domain at the time now.
 // The chain is verified against roots, or against the system roots when roots
 // is nil; a private pool is how tests and private CAs are checked.
+// Each field may hold at most MaxPEMBlocks PEM blocks.
 func Lint(in Input, now time.Time, roots *x509.CertPool) Report {
+	return lint(in, now, roots, &meter{})
+}
+
+func lint(in Input, now time.Time, roots *x509.CertPool, m *meter) Report {
 	var rep Report
 	add := func(rs ...check.Result) { rep.Results = append(rep.Results, rs...) }
 
-	certs, certRes := parseCerts(IDCertPEM, FieldCert, in.CertPEM, true)
+	certs, certRes := parseCerts(IDCertPEM, FieldCert, in.CertPEM, true, m)
 	add(certRes)
-	chainCerts, chainRes := parseCerts(IDChainPEM, FieldChain, in.ChainPEM, false)
+	chainCerts, chainRes := parseCerts(IDChainPEM, FieldChain, in.ChainPEM, false, m)
 	add(chainRes)
-	key, keyRes := parseKey(in.KeyPEM)
+	key, keyRes := parseKey(in.KeyPEM, m)
 	add(keyRes...)
 	if certs == nil || chainRes.Status == check.Fail {
 		markFixed(rep.Results)
 		return rep
 	}
 
-	all, dups := dedupe(append(certs, chainCerts...))
-	leaf := pickLeaf(certs, key)
+	all, dups := dedupe(append(certs, chainCerts...), m)
+	leaf := pickLeaf(certs, key, m)
 	rep.Fingerprint = selfsigned.Fingerprint(leaf.Raw)
 	rep.NotAfter = leaf.NotAfter
 	rep.Issuer = leaf.Issuer.String()
@@ -115,13 +135,14 @@ func Lint(in Input, now time.Time, roots *x509.CertPool) Report {
 	}
 	add(checkEKU(leaf))
 
-	path := buildPath(leaf, all)
+	path := buildPath(leaf, all, m)
+	m.signatures++
 	if isSelfSigned(leaf) {
 		add(selfSignedResult(leaf))
 	} else {
-		add(checkChain(leaf, path, all, now, roots))
+		add(checkChain(leaf, path, all, now, roots, m))
 	}
-	add(checkOrder(all, path, dups))
+	add(checkOrder(all, path, dups, m))
 	markFixed(rep.Results)
 
 	if key != nil && !blocked(rep.Results) {
@@ -183,21 +204,17 @@ func SelfSigned(domain string, now time.Time) (certPEM, keyPEM []byte, fingerpri
 
 // dedupe drops repeated certificates, which appear when the certificate file
 // already holds the chain that was also uploaded apart.
-func dedupe(in []*x509.Certificate) ([]*x509.Certificate, int) {
+func dedupe(in []*x509.Certificate, m *meter) ([]*x509.Certificate, int) {
 	var out []*x509.Certificate
+	seen := map[string]bool{}
 	dups := 0
 	for _, c := range in {
-		seen := false
-		for _, o := range out {
-			if c.Equal(o) {
-				seen = true
-				break
-			}
-		}
-		if seen {
+		m.compares++
+		if seen[string(c.Raw)] {
 			dups++
 			continue
 		}
+		seen[string(c.Raw)] = true
 		out = append(out, c)
 	}
 	return out, dups
@@ -205,11 +222,12 @@ func dedupe(in []*x509.Certificate) ([]*x509.Certificate, int) {
 
 // pickLeaf finds the server certificate among the uploaded ones: the one the
 // key belongs to, else the first that is not a CA, else the first.
-func pickLeaf(certs []*x509.Certificate, key *parsedKey) *x509.Certificate {
+func pickLeaf(certs []*x509.Certificate, key *parsedKey, m *meter) *x509.Certificate {
 	if key != nil {
 		// The certificate the key belongs to is the server's, even when it
 		// claims to be a CA, as "openssl req -x509" certificates do.
 		for _, c := range certs {
+			m.compares++
 			if samePublicKey(c.PublicKey, key.signer.Public()) {
 				return c
 			}
@@ -241,15 +259,29 @@ func isSelfSigned(c *x509.Certificate) bool {
 }
 
 // buildPath orders the uploaded certificates from the leaf up: each next one
-// is the uploaded certificate that signed the previous one.
-func buildPath(leaf *x509.Certificate, all []*x509.Certificate) []*x509.Certificate {
+// is the uploaded certificate that signed the previous one. Candidates are
+// looked up by subject, so only a certificate named as the issuer costs a
+// signature check; each certificate enters the path at most once.
+func buildPath(leaf *x509.Certificate, all []*x509.Certificate, m *meter) []*x509.Certificate {
+	bySubject := map[string][]*x509.Certificate{}
+	for _, c := range all {
+		m.compares++
+		bySubject[string(c.RawSubject)] = append(bySubject[string(c.RawSubject)], c)
+	}
 	path := []*x509.Certificate{leaf}
-	for cur := leaf; !isSelfSigned(cur); {
+	used := map[string]bool{string(leaf.Raw): true}
+	for cur := leaf; ; {
+		m.signatures++
+		if isSelfSigned(cur) {
+			break
+		}
 		var next *x509.Certificate
-		for _, c := range all {
-			if inPath(path, c) || !bytes.Equal(c.RawSubject, cur.RawIssuer) {
+		for _, c := range bySubject[string(cur.RawIssuer)] {
+			m.compares++
+			if used[string(c.Raw)] {
 				continue
 			}
+			m.signatures++
 			if cur.CheckSignatureFrom(c) == nil {
 				next = c
 				break
@@ -259,18 +291,10 @@ func buildPath(leaf *x509.Certificate, all []*x509.Certificate) []*x509.Certific
 			break
 		}
 		path = append(path, next)
+		used[string(next.Raw)] = true
 		cur = next
 	}
 	return path
-}
-
-func inPath(path []*x509.Certificate, c *x509.Certificate) bool {
-	for _, p := range path {
-		if p.Equal(c) {
-			return true
-		}
-	}
-	return false
 }
 
 func checkKeyMatch(leaf *x509.Certificate, key crypto.Signer) check.Result {
@@ -435,9 +459,10 @@ func selfSignedResult(leaf *x509.Certificate) check.Result {
 	return r
 }
 
-func checkChain(leaf *x509.Certificate, path, all []*x509.Certificate, now time.Time, roots *x509.CertPool) check.Result {
+func checkChain(leaf *x509.Certificate, path, all []*x509.Certificate, now time.Time, roots *x509.CertPool, m *meter) check.Result {
 	inter := x509.NewCertPool()
 	for _, c := range all {
+		m.compares++
 		if !c.Equal(leaf) {
 			inter.AddCert(c)
 		}
@@ -449,6 +474,9 @@ func checkChain(leaf *x509.Certificate, path, all []*x509.Certificate, now time.
 		at = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
 	}
 	measured := chainNames(path)
+	// x509 bounds its own signature checks per Verify; with at most
+	// 2*MaxPEMBlocks candidates the search is small.
+	m.signatures += len(all)
 	_, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
@@ -510,15 +538,21 @@ func chainNames(path []*x509.Certificate) string {
 // checkOrder compares the uploaded order with the leaf-first order nginx
 // needs. A wrong order is fixed in the output rather than refused, so it
 // passes with a message saying what was changed.
-func checkOrder(all, path []*x509.Certificate, dups int) check.Result {
+func checkOrder(all, path []*x509.Certificate, dups int, m *meter) check.Result {
+	inPath := map[string]bool{}
+	for _, c := range path {
+		inPath[string(c.Raw)] = true
+	}
 	var kept []*x509.Certificate
 	for _, c := range all {
-		if inPath(path, c) {
+		m.compares++
+		if inPath[string(c.Raw)] {
 			kept = append(kept, c)
 		}
 	}
 	reordered := false
 	for i := range kept {
+		m.compares++
 		if !kept[i].Equal(path[i]) {
 			reordered = true
 			break

@@ -33,28 +33,27 @@ type pki struct {
 	roots             *x509.CertPool
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	p := &pki{rootKey: ecKey(t, elliptic.P256()), interKey: ecKey(t, elliptic.P256())}
-	p.root = sign(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "Test Root CA"},
-		NotBefore:             testNow.AddDate(-5, 0, 0),
-		NotAfter:              testNow.AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}, nil, p.rootKey.Public(), p.rootKey)
-	p.inter = sign(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "Test Intermediate CA"},
-		NotBefore:             testNow.AddDate(-2, 0, 0),
-		NotAfter:              testNow.AddDate(5, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}, p.root, p.interKey.Public(), p.rootKey)
+	p.root = sign(t, caTemplate("Test Root CA", -5, 10), nil, p.rootKey.Public(), p.rootKey)
+	p.inter = sign(t, caTemplate("Test Intermediate CA", -2, 5), p.root, p.interKey.Public(), p.rootKey)
 	p.roots = x509.NewCertPool()
 	p.roots.AddCert(p.root)
 	return p
+}
+
+// caTemplate is a CA certificate named name, valid from years before
+// testNow to years after.
+func caTemplate(name string, from, to int) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             testNow.AddDate(from, 0, 0),
+		NotAfter:              testNow.AddDate(to, 0, 0),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
 }
 
 // leafOpts describes a leaf; the zero value is a good certificate for domain.
@@ -68,7 +67,7 @@ type leafOpts struct {
 }
 
 // leaf returns a leaf signed by the intermediate, and its PKCS#8 key PEM.
-func (p *pki) leaf(t *testing.T, o leafOpts) (*x509.Certificate, []byte) {
+func (p *pki) leaf(t testing.TB, o leafOpts) (*x509.Certificate, []byte) {
 	t.Helper()
 	if o.dns == nil && !o.noSAN {
 		o.dns = []string{domain}
@@ -96,7 +95,7 @@ func (p *pki) leaf(t *testing.T, o leafOpts) (*x509.Certificate, []byte) {
 	return c, keyPEM(t, o.key)
 }
 
-func sign(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+func sign(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
 	t.Helper()
 	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
 	if err != nil {
@@ -117,7 +116,7 @@ func sign(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, si
 	return c
 }
 
-func ecKey(t *testing.T, curve elliptic.Curve) crypto.Signer {
+func ecKey(t testing.TB, curve elliptic.Curve) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(curve, rand.Reader)
 	if err != nil {
@@ -126,7 +125,7 @@ func ecKey(t *testing.T, curve elliptic.Curve) crypto.Signer {
 	return k
 }
 
-func keyPEM(t *testing.T, k crypto.Signer) []byte {
+func keyPEM(t testing.TB, k crypto.Signer) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"strings"
@@ -36,7 +37,7 @@ func isKeyBlock(typ string) bool {
 // parseCerts reads the certificates of one upload field. It returns nil
 // certificates and a failing result when the field cannot be used; an empty
 // field is reported only when required is set.
-func parseCerts(id, field string, data []byte, required bool) ([]*x509.Certificate, check.Result) {
+func parseCerts(id, field string, data []byte, required bool, m *meter) ([]*x509.Certificate, check.Result) {
 	what := "certificate"
 	if field == FieldChain {
 		what = "chain"
@@ -49,7 +50,8 @@ func parseCerts(id, field string, data []byte, required bool) ([]*x509.Certifica
 			"Upload the certificate file for your domain (PEM, starting with -----BEGIN CERTIFICATE-----).")
 	}
 	if !bytes.Contains(data, []byte("-----BEGIN")) {
-		if certs, err := x509.ParseCertificates(data); err == nil && len(certs) > 0 {
+		m.scanned += len(data)
+		if firstDERCertificate(data, m) {
 			r := result(id, field, check.Fail,
 				fmt.Sprintf("The %s is in binary DER format; nginx needs PEM.", what),
 				"Convert it to PEM with: "+cmdCertFromDER)
@@ -57,7 +59,7 @@ func parseCerts(id, field string, data []byte, required bool) ([]*x509.Certifica
 			r.Required = "PEM"
 			return nil, r
 		}
-		if _, err := parseDERKey(data); err == nil {
+		if _, err := parseDERKey(data, m); err == nil {
 			return nil, result(id, field, check.Fail,
 				fmt.Sprintf("The %s field holds a private key, not a certificate.", what),
 				"Upload the key in the key field and the certificate here.")
@@ -65,15 +67,18 @@ func parseCerts(id, field string, data []byte, required bool) ([]*x509.Certifica
 		return nil, notPEM(id, field, what)
 	}
 	var certs []*x509.Certificate
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	blocks := pemBlocks(data, m)
+	if len(blocks) > MaxPEMBlocks {
+		r := result(id, field, check.Fail,
+			fmt.Sprintf("The %s file holds more than %d PEM blocks; a certificate chain has a handful (the server certificate and one to three intermediates).", what, MaxPEMBlocks),
+			"Upload only the server certificate and the intermediates your certificate authority sent (for Let's Encrypt, fullchain.pem).")
+		r.Measured, r.Required = fmt.Sprintf("more than %d PEM blocks", MaxPEMBlocks), fmt.Sprintf("at most %d", MaxPEMBlocks)
+		return nil, r
+	}
+	for _, block := range blocks {
 		switch {
 		case block.Type == "CERTIFICATE":
+			m.parsed += len(block.Bytes)
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
 				return nil, result(id, field, check.Fail,
@@ -116,19 +121,20 @@ type parsedKey struct {
 
 // parseKey reads the private key field. It returns the results of the PEM and
 // passphrase checks, and a nil key when either failed.
-func parseKey(data []byte) (*parsedKey, []check.Result) {
+func parseKey(data []byte, m *meter) (*parsedKey, []check.Result) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, []check.Result{result(IDKeyPEM, FieldKey, check.Fail, "No private key was uploaded.",
 			"Upload the private key that was generated with the certificate request (PEM, starting with -----BEGIN PRIVATE KEY-----).")}
 	}
 	if !bytes.Contains(data, []byte("-----BEGIN")) {
-		if _, err := parseDERKey(data); err == nil {
+		m.scanned += len(data)
+		if _, err := parseDERKey(data, m); err == nil {
 			r := result(IDKeyPEM, FieldKey, check.Fail, "The private key is in binary DER format; nginx needs PEM.",
 				"Convert it to PEM with: "+cmdKeyFromDER)
 			r.Measured, r.Required = "DER", "PEM"
 			return nil, []check.Result{r}
 		}
-		if _, err := x509.ParseCertificates(data); err == nil {
+		if firstDERCertificate(data, m) {
 			return nil, []check.Result{result(IDKeyPEM, FieldKey, check.Fail,
 				"The key field holds a certificate, not a private key.",
 				"Upload the certificate in the certificate field and the private key here.")}
@@ -141,13 +147,15 @@ func parseKey(data []byte) (*parsedKey, []check.Result) {
 		others   int
 		sawCert  bool
 	)
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
+	blocks := pemBlocks(data, m)
+	if len(blocks) > MaxPEMBlocks {
+		r := result(IDKeyPEM, FieldKey, check.Fail,
+			fmt.Sprintf("The key file holds more than %d PEM blocks; it should hold the private key alone.", MaxPEMBlocks),
+			"Upload only the private key that was generated with the certificate request.")
+		r.Measured, r.Required = fmt.Sprintf("more than %d PEM blocks", MaxPEMBlocks), "one private key"
+		return nil, []check.Result{r}
+	}
+	for _, block := range blocks {
 		switch {
 		case isKeyBlock(block.Type) && keyBlock == nil:
 			keyBlock = block
@@ -183,6 +191,7 @@ func parseKey(data []byte) (*parsedKey, []check.Result) {
 			"The private key is in OpenSSH format, which nginx cannot read.",
 			"Upload the key in PEM (PKCS#8) format, as generated with the certificate request.")}
 	}
+	m.parsed += len(keyBlock.Bytes)
 	signer, err := parseKeyBlock(keyBlock)
 	if err != nil {
 		return nil, []check.Result{result(IDKeyPEM, FieldKey, check.Fail,
@@ -245,7 +254,8 @@ func parseKeyBlock(block *pem.Block) (crypto.Signer, error) {
 	return signer, nil
 }
 
-func parseDERKey(der []byte) (any, error) {
+func parseDERKey(der []byte, m *meter) (any, error) {
+	m.parsed += 3 * len(der) // up to three attempts
 	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
 		return k, nil
 	}
@@ -257,4 +267,37 @@ func parseDERKey(der []byte) (any, error) {
 
 func result(id, field string, status check.Status, msg, hint string) check.Result {
 	return check.Result{Step: Step, ID: id, Status: status, Message: msg, Hint: hint, Field: field}
+}
+
+// pemBlocks decodes the PEM blocks of data, at most MaxPEMBlocks+1 of them:
+// one more than allowed is enough to refuse the field, and whatever follows
+// is never read. Text around and between blocks is skipped, as nginx and
+// openssl skip it.
+func pemBlocks(data []byte, m *meter) []*pem.Block {
+	var blocks []*pem.Block
+	rest := data
+	for len(blocks) <= MaxPEMBlocks {
+		before := len(rest)
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			m.scanned += before
+			break
+		}
+		m.scanned += before - len(rest)
+		blocks = append(blocks, block)
+	}
+	return blocks
+}
+
+// firstDERCertificate reports whether data starts with a DER certificate.
+// Only the first ASN.1 element is parsed, however many follow.
+func firstDERCertificate(data []byte, m *meter) bool {
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(data, &raw); err != nil {
+		return false
+	}
+	m.parsed += len(raw.FullBytes)
+	_, err := x509.ParseCertificate(raw.FullBytes)
+	return err == nil
 }

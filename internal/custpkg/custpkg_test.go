@@ -276,6 +276,17 @@ func TestValidate(t *testing.T) {
 		{"pkcs1 key", goodEnv, keyJSON(t, func(m map[string]any) {
 			m["private_key"] = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey(t))}))
 		}), rel, "package.key_json", check.Pass, "service-account key"},
+		{"invalid UTF-8 names the line", goodEnv + "# caf\xe9\n", key, rel, "package.customer_env", check.Fail,
+			"customer.env is not valid UTF-8: line 18 has a byte that is not UTF-8 (byte 6 of the line)."},
+		{"UTF-16 customer.env", "\xff\xfe#\x00 \x00", key, rel, "package.customer_env", check.Fail, "customer.env is UTF-16 text"},
+		{"CRLF customer.env is reported", strings.ReplaceAll(goodEnv, "\n", "\r\n"), key, rel, "package.text_format", check.Warn,
+			"customer.env has Windows line endings (CR LF); they are converted"},
+		{"CRLF customer.env still parses", strings.ReplaceAll(goodEnv, "\n", "\r\n"), key, rel, "package.required_vars", check.Pass, "every variable"},
+		{"BOM in customer.env", "\uFEFF" + goodEnv, key, rel, "package.text_format", check.Warn, "customer.env starts with a byte order mark (BOM);"},
+		{"BOM in key.json is named", goodEnv, append([]byte("\uFEFF"), key...), rel, "package.key_json", check.Fail,
+			"key.json starts with a byte order mark (BOM)"},
+		{"invalid UTF-8 in key.json", goodEnv, []byte("{\"type\":\"\xff\"}"), rel, "package.key_json", check.Fail,
+			"key.json is not valid UTF-8: line 1"},
 		{"other project", goodEnv, keyJSON(t, func(m map[string]any) { m["project_id"] = "my-own-project" }), rel,
 			"package.project", check.Warn, "belongs to project my-own-project, but customer.env names carto-tnt-onp-abc123"},
 	}
@@ -356,5 +367,16 @@ func TestValidateFilesRejects(t *testing.T) {
 	_, results, _ := ValidateZip(bytes.NewReader(z), int64(len(z)), rel)
 	if len(results) != 1 || results[0].ID != "package.zip" || results[0].Field != FieldZip || results[0].Status != check.Fail {
 		t.Errorf("broken zip gave %+v, want one failed package.zip", results)
+	}
+}
+
+// TestCleanPackageHasNoTextFormatResult guards against a warning on every
+// package: the LF, BOM-free package CARTO sends yields no package.text_format.
+func TestCleanPackageHasNoTextFormatResult(t *testing.T) {
+	results, _ := Validate(Files{CustomerEnv: []byte(goodEnv), KeyJSON: keyJSON(t, nil)}, rel)
+	for _, r := range results {
+		if r.ID == "package.text_format" {
+			t.Fatalf("clean package reported %+v", r)
+		}
 	}
 }

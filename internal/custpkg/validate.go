@@ -123,9 +123,15 @@ func checkCustomerEnv(data []byte, rel Release, sum *Summary) []check.Result {
 	res := func(id string) check.Result { return check.Result{Step: Step, ID: id, Field: FieldCustomerEnv} }
 	var results []check.Result
 
+	r := res("package.customer_env")
+	if msg := encodingProblem(data, "customer.env"); msg != "" {
+		r.Status, r.Measured, r.Required = check.Fail, "not UTF-8", "UTF-8 text"
+		r.Message = msg
+		r.Hint = "Save customer.env as UTF-8 text (the package CARTO sent is UTF-8), or upload the file from CARTO's package unchanged."
+		return []check.Result{r}
+	}
 	renamed := installsh.RenamePostgresPassword(data)
 	env, err := envfile.Parse(renamed)
-	r := res("package.customer_env")
 	if err != nil {
 		r.Status, r.Measured, r.Required = check.Fail, "does not parse", "a valid env file"
 		r.Message = "customer.env cannot be read as Docker Compose reads it: " + strings.TrimPrefix(err.Error(), "envfile: parse: ") + "."
@@ -138,6 +144,9 @@ func checkCustomerEnv(data []byte, rel Release, sum *Summary) []check.Result {
 		r.Message += " It uses the legacy POSTGRES_PASSWORD, which is renamed to POSTGRES_ADMIN_PASSWORD as install.sh does."
 	}
 	results = append(results, r)
+	if f := textFormat(data); f.Status != "" {
+		results = append(results, f)
+	}
 
 	get := func(k string) string { v, _ := env.Get(k); return v }
 	sum.TenantID, sum.Domain = get("SELFHOSTED_TENANT_ID"), get("SELFHOSTED_DOMAIN")
@@ -192,6 +201,14 @@ func checkKeyJSON(data []byte, sum *Summary) []check.Result {
 		r.Hint = "Upload the key.json from CARTO's customer package unchanged."
 		return []check.Result{r}
 	}
+	if msg := encodingProblem(data, "key.json"); msg != "" {
+		return fail("not UTF-8", msg)
+	}
+	if bytes.HasPrefix(data, utf8BOM) {
+		r.Status, r.Measured, r.Message = check.Fail, "byte order mark", "key.json starts with a byte order mark (BOM), which JSON does not allow: CARTO's services cannot read the key."
+		r.Hint = "Save key.json as UTF-8 without a BOM (in Notepad: \"UTF-8\", not \"UTF-8 with BOM\"), or upload the key.json from CARTO's package unchanged."
+		return []check.Result{r}
+	}
 	var key serviceAccountKey
 	if err := json.Unmarshal(data, &key); err != nil {
 		var se *json.SyntaxError
@@ -240,4 +257,43 @@ func checkPrivateKey(p string) string {
 		return "The private_key in key.json does not parse as a PKCS#8 or PKCS#1 private key."
 	}
 	return ""
+}
+
+var utf8BOM = []byte("\uFEFF")
+
+// encodingProblem returns why a text file of the package is not UTF-8, or
+// "". Compose v1 cannot read such a customer.env at all and Compose v2
+// passes replacement characters to the containers, so the package check is
+// where it is stopped, with the line named.
+func encodingProblem(data []byte, name string) string {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		return name + " is UTF-16 text (Windows Notepad's \"Unicode\"), not UTF-8."
+	}
+	var e *envfile.InvalidUTF8Error
+	if errors.As(envfile.CheckUTF8(data), &e) {
+		return fmt.Sprintf("%s is not valid UTF-8: line %d has a byte that is not UTF-8 (byte %d of the line).", name, e.Line, e.Column)
+	}
+	return ""
+}
+
+// textFormat reports, as a warning, the Windows habits in customer.env
+// that Compose v2 tolerates but bash `source` (CARTO's download tool) and
+// python-dotenv (Compose v1) do not: CR LF line endings, which leave a CR
+// at the end of sourced values, and a byte order mark, which becomes part
+// of the first line. It returns a zero Result when there are none.
+func textFormat(data []byte) check.Result {
+	var found []string
+	if bytes.HasPrefix(data, utf8BOM) {
+		found = append(found, "starts with a byte order mark (BOM)")
+	}
+	if envfile.HasCRLF(data) {
+		found = append(found, "has Windows line endings (CR LF)")
+	}
+	if len(found) == 0 {
+		return check.Result{}
+	}
+	return check.Result{Step: Step, ID: "package.text_format", Field: FieldCustomerEnv, Status: check.Warn,
+		Measured: strings.Join(found, ", "), Required: "UTF-8 without BOM, LF line endings",
+		Message: "customer.env " + strings.Join(found, " and ") + "; they are converted (LF line endings, no BOM) when it is installed, because bash and Compose v1 misread them.",
+		Hint:    "Nothing to do; to avoid the conversion, save customer.env with LF line endings and without BOM."}
 }

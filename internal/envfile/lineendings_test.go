@@ -1,0 +1,45 @@
+package envfile
+
+import (
+	"bytes"
+	"maps"
+	"testing"
+)
+
+func TestNormaliseLineEndings(t *testing.T) {
+	in := []byte("# c\r\nA=1\r\nB='two words'\r\nC=\"x\" # n\r\nD=lone\rcr\n")
+	if !HasCRLF(in) {
+		t.Fatal("HasCRLF missed CR LF")
+	}
+	out := NormaliseLineEndings(in)
+	if want := []byte("# c\nA=1\nB='two words'\nC=\"x\" # n\nD=lone\rcr\n"); !bytes.Equal(out, want) {
+		t.Fatalf("NormaliseLineEndings = %q, want %q", out, want)
+	}
+	if HasCRLF(out) {
+		t.Fatal("HasCRLF true after normalising")
+	}
+	if !bytes.Contains(in, []byte("\r\n")) {
+		t.Fatal("the input was modified")
+	}
+	// Single-line values read the same either way under Compose v2.
+	before, err := Parse(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(before.vals, after.vals) {
+		t.Fatalf("values changed: %q -> %q", before.vals, after.vals)
+	}
+}
+
+func TestStripBOM(t *testing.T) {
+	if got := StripBOM([]byte("\uFEFFA=1\n")); string(got) != "A=1\n" {
+		t.Fatalf("StripBOM = %q", got)
+	}
+	if got := StripBOM([]byte("A=\uFEFF\n")); string(got) != "A=\uFEFF\n" {
+		t.Fatalf("StripBOM changed a BOM that is not leading: %q", got)
+	}
+}
