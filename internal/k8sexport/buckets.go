@@ -136,6 +136,7 @@ func (b *builder) bucketVar(e EnvVar) {
 	switch {
 	case e.Name == "IMPORT_BUCKET":
 		b.helmNote(answer, "see IMPORT_BUCKET")
+		b.kotsNote(answer, "see IMPORT_BUCKET")
 		return
 	case strings.HasSuffix(e.Name, "_KEYFILENAME"):
 		b.lose(FlavourBoth, answer,

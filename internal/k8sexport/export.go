@@ -105,6 +105,18 @@ func (l Loss) String() string {
 	return fmt.Sprintf("[%s] %s: %s", l.Flavour, l.Answer, l.Text)
 }
 
+// LossLines returns the losses that concern flavour f, one line each, for
+// the CLI to print where no report file is written (export kots).
+func (r Result) LossLines(f Flavour) []string {
+	var out []string
+	for _, l := range r.Losses {
+		if l.Applies(f) {
+			out = append(out, l.String())
+		}
+	}
+	return out
+}
+
 // Applies reports whether the loss concerns flavour f.
 func (l Loss) Applies(f Flavour) bool {
 	return l.Flavour == f || l.Flavour == FlavourBoth || f == FlavourBoth

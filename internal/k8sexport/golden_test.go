@@ -290,3 +290,18 @@ func TestExportIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestResultLossLines(t *testing.T) {
+	t.Parallel()
+	res := exportCases(t)[0].export(t) // embedded, self-signed, CARTO-managed
+	kots := strings.Join(res.LossLines(FlavourKOTS), "\n")
+	helm := strings.Join(res.LossLines(FlavourHelm), "\n")
+	for _, want := range []string{"[KOTS] tls.mode: KOTS has no self-signed option", "[Helm and KOTS] database.mode:", "[Helm and KOTS] package:"} {
+		if !strings.Contains(kots, want) {
+			t.Errorf("KOTS loss lines lack %q:\n%s", want, kots)
+		}
+	}
+	if strings.Contains(helm, "[KOTS]") || !strings.Contains(helm, "[Helm and KOTS] database.mode:") {
+		t.Errorf("Helm loss lines hold KOTS-only losses or lack shared ones:\n%s", helm)
+	}
+}

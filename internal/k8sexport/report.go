@@ -98,13 +98,18 @@ func (b *builder) report(rows []Mapping) []byte {
 		"them inline. Owner-only.\n\n")
 
 	p("## Install\n\n")
-	p("Helm: give CARTO's Kubernetes package first, so that these files win where both set a value:\n\n")
-	p("%s\n\n", codeBlock("sh", "helm install carto carto/carto --namespace NAMESPACE \\\n  -f carto-values.yaml -f carto-secrets.yaml \\\n  -f "+
-		ValuesFile+" -f "+SecretsFile))
 	if b.opts.SecretRefs {
-		p("Create the Kubernetes Secrets first, from this directory and in the release's namespace (add `--namespace NAMESPACE`):\n\n")
+		p("Helm: first create the Kubernetes Secrets, from this directory and in the release's namespace (add `--namespace NAMESPACE`):\n\n")
 		p("%s\n\n", codeBlock("sh", strings.Join(b.commands, "\n")))
 	}
+	if b.opts.SecretRefs {
+		p("Then install, ")
+	} else {
+		p("Helm: install ")
+	}
+	p("with CARTO's Kubernetes package first, so that these files win where both set a value:\n\n")
+	p("%s\n\n", codeBlock("sh", "helm install carto carto/carto --namespace NAMESPACE \\\n  -f carto-values.yaml -f carto-secrets.yaml \\\n  -f "+
+		ValuesFile+" -f "+SecretsFile))
 	p("KOTS: pass the ConfigValues file to the installer with `--config-values FILE` (Embedded Cluster `install`, or " +
 		"`kubectl kots install` on an existing cluster). The uploaded certificate is what the router serves when TLS " +
 		"terminates in CARTO (Embedded Cluster, or the Custom access mode); with the Default access mode on GKE or EKS " +
