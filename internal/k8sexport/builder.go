@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -412,13 +411,4 @@ func longestRun(s string, c byte) int {
 		}
 	}
 	return best
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
 const valuesHeader = `customizations.yaml: the answers of this carto-setup install that are not
@@ -114,7 +116,10 @@ func (b *builder) report(rows []Mapping) []byte {
 		"`kubectl kots install` on an existing cluster). The uploaded certificate is what the router serves when TLS " +
 		"terminates in CARTO (Embedded Cluster, or the Custom access mode); with the Default access mode on GKE or EKS " +
 		"the load balancer uses a cloud-managed certificate instead.\n\n")
-	p("Stop this install before a Kubernetes install uses the same external database.\n\n")
+	if b.st.Database.Mode == wizard.ModeExternal {
+		p("Stop this install before a Kubernetes install uses the same external database: two installs must not " +
+			"run their migrations against one database.\n\n")
+	}
 
 	p("## Where each answer went\n\n")
 	for _, r := range rows {

@@ -47,23 +47,6 @@ func (t *tree) put(k string, v any) {
 	t.vals[k] = v
 }
 
-// get returns the value at the dotted path.
-func (t *tree) get(path string) (any, bool) {
-	cur := any(t)
-	for _, p := range strings.Split(path, ".") {
-		m, ok := cur.(*tree)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m.vals[p]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-func (t *tree) empty() bool { return len(t.keys) == 0 }
-
 // node converts the tree to YAML nodes with every scalar tagged.
 func (t *tree) node() *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
