@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,7 +159,7 @@ func TestRecord(t *testing.T) {
 		}
 	}
 	// The upgrade replaced exactly what the install left.
-	if !equalFiles(second.Replaced, first.Files) {
+	if !maps.Equal(second.Replaced, first.Files) {
 		t.Errorf("upgrade replaced %v\nwant %v", second.Replaced, first.Files)
 	}
 	if f := second.Files["certs/extra.crt"]; f.SHA256 != sum(upgraded["certs/extra.crt"]) {
@@ -213,18 +214,6 @@ func TestRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func equalFiles(a, b map[string]File) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestReleaseFileNamesMatchUpgrade(t *testing.T) {
@@ -350,7 +339,7 @@ func TestRestore(t *testing.T) {
 	if !unchanged["certs/key.json"] || unchanged["customer.env"] || len(p.Writes) != len(installed) {
 		t.Errorf("unchanged %v", unchanged)
 	}
-	if !equalMaps(snapshotDir(t, dir), before) {
+	if !maps.Equal(snapshotDir(t, dir), before) {
 		t.Fatal("planning wrote something")
 	}
 
@@ -362,17 +351,17 @@ func TestRestore(t *testing.T) {
 	for rel, text := range installed {
 		want[rel] = "-rw------- " + text
 	}
-	if got := snapshotDir(t, dir); !equalMaps(got, want) {
+	if got := snapshotDir(t, dir); !maps.Equal(got, want) {
 		t.Errorf("restored files:\n%v\nwant:\n%v", got, want)
 	}
 	third, err := rec.Finish(Succeeded, "restored entry 1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.Action != Restore || third.RestoredFrom != 1 || third.Release != release.OlderVersion || !equalFiles(third.Files, mustGet(t, s, 1).Files) {
+	if third.Action != Restore || third.RestoredFrom != 1 || third.Release != release.OlderVersion || !maps.Equal(third.Files, mustGet(t, s, 1).Files) {
 		t.Errorf("restore entry %+v", third)
 	}
-	if !equalFiles(third.Replaced, second.Files) {
+	if !maps.Equal(third.Replaced, second.Files) {
 		t.Errorf("the restore did not keep what it replaced: %v", third.Replaced)
 	}
 	// The replaced copies are byte for byte what the upgrade left.
@@ -407,18 +396,6 @@ func mustGet(t *testing.T, s *Store, id int) Entry {
 		t.Fatal(err)
 	}
 	return e
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSkipsWhatIsNotAFile(t *testing.T) {
