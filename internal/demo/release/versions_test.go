@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/installsh"
 	"github.com/carto-setup/carto-setup/internal/testenv"
@@ -215,5 +217,67 @@ func TestWriteRepo(t *testing.T) {
 	tags, err = WriteRepoTags(filepath.Join(t.TempDir(), "r"), "-t42")
 	if err != nil || !slices.Equal(tags, []string{"2026.7.16-t42", "2026.8.11-t42"}) {
 		t.Errorf("WriteRepoTags: %v %v", tags, err)
+	}
+}
+
+// TestComposeAcceptsBothReleases generates .env for each release with its
+// own install.sh and asks docker-compose for the resolved services and
+// images, as it would before starting them: the older release has redis,
+// the newer valkey, each on its own image tag.
+func TestComposeAcceptsBothReleases(t *testing.T) {
+	t.Parallel()
+	compose := testenv.LookPath(t, "docker-compose", "apt-get install docker-compose")
+	bash := testenv.LookPath(t, "bash", "apt-get install bash")
+	older, newer := SampleCustomerEnvs("carto.example.com")
+	for _, tt := range []struct {
+		version, cache string
+		write          func(string, string) error
+		pkg            []byte
+	}{
+		{OlderVersion, "redis", WriteOlder, older},
+		{NewerVersion, "valkey", Write, newer},
+	} {
+		dir := t.TempDir()
+		if err := tt.write(dir, tt.version); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "customer.env"), tt.pkg, 0o600)
+		os.WriteFile(filepath.Join(dir, "key.json"), []byte(`{"type":"service_account"}`), 0o600)
+		install := exec.Command(bash, "install.sh", "--ignore-checks")
+		install.Dir = dir
+		if out, err := install.CombinedOutput(); err != nil {
+			t.Fatalf("%s: install.sh: %v\n%s", tt.version, err, out)
+		}
+		config := func(args ...string) string {
+			cmd := exec.Command(compose, append([]string{"--project-directory", dir, "-f", filepath.Join(dir, "docker-compose.yml"), "config"}, args...)...)
+			cmd.Dir = dir
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: docker-compose config %v: %v\n%s", tt.version, args, err, out)
+			}
+			return string(out)
+		}
+		services := strings.Fields(config("--services"))
+		slices.Sort(services)
+		want := slices.Clone(standin.Services())
+		want[slices.Index(want, "valkey")] = tt.cache
+		slices.Sort(want)
+		if !slices.Equal(services, want) {
+			t.Errorf("%s: services %v\nwant %v", tt.version, services, want)
+		}
+		var resolved struct {
+			Services map[string]struct{ Image string }
+		}
+		if err := yaml.Unmarshal([]byte(config()), &resolved); err != nil {
+			t.Fatal(err)
+		}
+		if len(resolved.Services) != len(want) {
+			t.Errorf("%s: %d services resolved, want %d", tt.version, len(resolved.Services), len(want))
+		}
+		for name, s := range resolved.Services {
+			if s.Image != ImageTag(tt.version) {
+				t.Errorf("%s: %s runs %q, want %s", tt.version, name, s.Image, ImageTag(tt.version))
+			}
+		}
 	}
 }
