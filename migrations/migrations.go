@@ -96,8 +96,9 @@ func load(fsys fs.FS, dir string) ([]Migration, error) {
 // Apply brings a state file to Latest: it reads its "schema", applies in
 // order the migrations numbered above it, and sets "schema" to Latest. It
 // returns the file's bytes (unchanged when nothing applied) and the schema
-// it had. A file from a newer carto-setup is a *NewerError; a file that is
-// not a JSON object with a schema of at least Baseline is an error.
+// it had (a missing or zero schema counts as Baseline). A file from a newer
+// carto-setup is a *NewerError; a file that is not a JSON object, or whose
+// schema is not a whole number, is an error.
 func Apply(raw []byte) ([]byte, int, error) {
 	all, err := All()
 	if err != nil {
@@ -111,11 +112,19 @@ func apply(raw []byte, all []Migration) ([]byte, int, error) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, 0, fmt.Errorf("migrations: the state is not a JSON object: %w", err)
 	}
-	n, ok := doc["schema"].(float64)
-	if !ok || n != float64(int(n)) || int(n) < Baseline {
-		return nil, 0, errors.New("migrations: the state has no schema version: it was not written by carto-setup")
+	// A missing or zero schema is format 1: the store of format 1 saved
+	// whatever State its caller built, so a caller that replaced the
+	// whole State wrote "schema": 0, and it read such files as its own.
+	from := Baseline
+	if v, present := doc["schema"]; present {
+		n, ok := v.(float64)
+		if !ok || n != float64(int(n)) || n < 0 {
+			return nil, 0, fmt.Errorf("migrations: the state's schema %v is not a version number", v)
+		}
+		if n > 0 {
+			from = int(n)
+		}
 	}
-	from := int(n)
 	latest := Baseline + len(all)
 	if from > latest {
 		return nil, from, &NewerError{Schema: from, Latest: latest}

@@ -146,13 +146,20 @@ func TestApplyRefuses(t *testing.T) {
 	for name, raw := range map[string]string{
 		"not JSON":          `{"schema": 1`,
 		"not an object":     `[1]`,
-		"no schema":         `{"domain": {}}`,
-		"schema 0":          `{"schema": 0}`,
 		"schema not number": `{"schema": "1"}`,
 		"fractional schema": `{"schema": 1.5}`,
+		"negative schema":   `{"schema": -1}`,
 	} {
 		if _, _, err := apply([]byte(raw), set); err == nil || errors.As(err, &newer) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Format 1 files without a schema, or with 0 (a caller replaced the
+	// whole State before saving), are migrated from 1.
+	for _, raw := range []string{`{"cache": {"mode": "embedded"}}`, `{"schema": 0, "cache": {"mode": "embedded"}}`} {
+		out, from, err := apply([]byte(raw), set)
+		if err != nil || from != 1 || !strings.Contains(string(out), `"bundled"`) || !strings.Contains(string(out), `"schema": 3`) {
+			t.Errorf("%s: from %d, %v\n%s", raw, from, err, out)
 		}
 	}
 	if _, _, err := Apply([]byte(fmt.Sprintf(`{"schema": %d}`, Latest()+1))); !errors.As(err, &newer) {
