@@ -1,5 +1,7 @@
-// Package migrations will hold numbered SQL files for data carto-setup keeps
-// in a PostgreSQL database once one is configured (the install history and
-// the ACME certificate cache). The wizard itself needs no database: its state
-// is a file. No migration exists yet, so nothing is embedded.
+// Package migrations brings a wizard state file written by an older
+// carto-setup to the format this one writes: numbered migrations, embedded
+// from state/, each a list of operations on the file's JSON, applied in
+// order at start by the wizard's store. A file from a newer carto-setup is
+// refused, never rewritten. It works on raw JSON and imports nothing of
+// the wizard, so the wizard can import it; it reads and writes no file.
 package migrations

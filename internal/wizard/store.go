@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/migrations"
 )
 
 // Store keeps the wizard state. The server depends on this interface so
@@ -74,18 +75,46 @@ func (s *FileStore) load() (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("wizard: read state: %w", err)
 	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return State{}, fmt.Errorf("wizard: decode state %s: %w", s.path, err)
+	// A state written by an older carto-setup is brought to this one's
+	// format in memory; the file itself is rewritten only by the next
+	// save, after a copy of it is kept. A newer one is refused untouched.
+	migrated, from, err := migrations.Apply(b)
+	var newer *migrations.NewerError
+	if errors.As(err, &newer) {
+		return State{}, fmt.Errorf("wizard: state %s has schema %d, this carto-setup reads up to %d: use a newer carto-setup; the file is left as it is",
+			s.path, newer.Schema, newer.Latest)
 	}
-	if st.Schema > SchemaVersion {
-		return State{}, fmt.Errorf("wizard: state %s has schema %d, this carto-setup reads up to %d: use a newer carto-setup", s.path, st.Schema, SchemaVersion)
+	if err != nil {
+		return State{}, fmt.Errorf("wizard: state %s: %w", s.path, err)
+	}
+	if from < SchemaVersion {
+		if err := s.keepOldFormat(b, from); err != nil {
+			return State{}, err
+		}
+	}
+	var st State
+	if err := json.Unmarshal(migrated, &st); err != nil {
+		return State{}, fmt.Errorf("wizard: decode state %s: %w", s.path, err)
 	}
 	if st.Done == nil {
 		st.Done = map[Step]bool{}
 	}
 	st.Schema = SchemaVersion
 	return st, nil
+}
+
+// keepOldFormat keeps the state as an older carto-setup wrote it, once, as
+// <state>.schema<N>, before a save replaces it: a way back to that
+// carto-setup.
+func (s *FileStore) keepOldFormat(b []byte, schema int) error {
+	path := fmt.Sprintf("%s.schema%d", s.path, schema)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("wizard: keep the state of schema %d: %w", schema, err)
+	}
+	return nil
 }
 
 // Update applies fn and saves the result.

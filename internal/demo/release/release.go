@@ -51,6 +51,12 @@ func Write(dir string, version string) error {
 	if version == "" {
 		version = DefaultVersion()
 	}
+	return writeRelease(dir, version, nil)
+}
+
+// writeRelease writes the embedded release with version in VERSION, each
+// file passed through edit first when edit is not nil (WriteOlder).
+func writeRelease(dir, version string, edit func(name string, data []byte) ([]byte, error)) error {
 	if !validVersion(version) {
 		return fmt.Errorf("release: write: version %q is not of the form YYYY.M.D[-suffix]", version)
 	}
@@ -72,6 +78,11 @@ func Write(dir string, version string) error {
 			data = []byte(version + "\n")
 		case "install.sh":
 			mode = 0o755
+		}
+		if edit != nil {
+			if data, err = edit(e.Name(), data); err != nil {
+				return fmt.Errorf("release: write: %w", err)
+			}
 		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, e.Name()), data, mode); err != nil {
 			return fmt.Errorf("release: write: %w", err)

@@ -87,13 +87,7 @@ func TestComposeFileShape(t *testing.T) {
 	if !strings.Contains(text, "version: \"2.4\"\n") {
 		t.Error(`docker-compose.yml is not version: "2.4"`)
 	}
-	_, section, _ := strings.Cut(text, "\nservices:\n")
-	section, _, _ = strings.Cut(section, "\nvolumes:\n")
-	var got []string
-	for _, m := range regexp.MustCompile(`(?m)^  ([a-z-]+):$`).FindAllStringSubmatch(section, -1) {
-		got = append(got, m[1])
-	}
-	slices.Sort(got)
+	got := composeServices(t, text)
 	if want := standin.Services(); !slices.Equal(got, want) {
 		t.Errorf("compose services %v\nwant (the stand-in's) %v", got, want)
 	}

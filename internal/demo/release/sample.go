@@ -26,20 +26,45 @@ const (
 // fresh random secrets (single-quoted, as a generator should write them),
 // and SELFHOSTED_DOMAIN set to domain.
 func SampleCustomerEnv(domain string) []byte {
-	secret := func() string { return rand.Text() }
+	return sampleCustomerEnv(domain, SamplePackageVersion, sampleSecrets{})
+}
+
+// SampleCustomerEnvs returns the customer.env CARTO would send one tenant
+// for each stand-in release: older (OlderPackageVersion, accepted by the
+// older release and below the newer release's MIN_VERSION) and newer
+// (SamplePackageVersion). Both carry the same secrets, as two packages of
+// one tenant do; only the package version differs.
+func SampleCustomerEnvs(domain string) (older, newer []byte) {
+	s := sampleSecrets{}
+	return sampleCustomerEnv(domain, OlderPackageVersion, s), sampleCustomerEnv(domain, SamplePackageVersion, s)
+}
+
+// sampleSecrets gives each secret of a sample package a random value,
+// the same one every time it is asked for the same name.
+type sampleSecrets map[string]string
+
+func (s sampleSecrets) get(name string) string {
+	if _, ok := s[name]; !ok {
+		s[name] = rand.Text()
+	}
+	return s[name]
+}
+
+func sampleCustomerEnv(domain, packageVersion string, secrets sampleSecrets) []byte {
+	secret := secrets.get
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# CARTO Self-Hosted customer package (stand-in sample for carto-setup tests; not issued by CARTO)")
-	w("CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION=%s", SamplePackageVersion)
+	w("CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION=%s", packageVersion)
 	w("")
 	w("# Instance")
 	w("SELFHOSTED_DOMAIN=%s", domain)
 	w("SELFHOSTED_TENANT_ID=%s", SampleTenantID)
 	w("SELFHOSTED_GCP_PROJECT_ID=%s", SampleGCPProjectID)
-	w("CARTO_SELFHOSTED_INSTANCE_ID=%s", strings.ToLower(secret()))
+	w("CARTO_SELFHOSTED_INSTANCE_ID=%s", strings.ToLower(secret("CARTO_SELFHOSTED_INSTANCE_ID")))
 	w("")
 	w("# CARTO accounts and authentication")
-	w("CARTO_AUTH0_CLIENT_ID=%s", secret())
+	w("CARTO_AUTH0_CLIENT_ID=%s", secret("CARTO_AUTH0_CLIENT_ID"))
 	w("CARTO_AUTH0_CUSTOM_DOMAIN=auth.carto.com")
 	w("ACC_DOMAIN=accounts.app.carto.com")
 	w("ACC_GCP_PROJECT_ID=carto-acc-demo")
@@ -48,10 +73,10 @@ func SampleCustomerEnv(domain string) []byte {
 	w("DO_ASSETS_DOMAIN=do-assets.carto.com")
 	w("")
 	w("# Internal secrets: do not change")
-	w("WORKSPACE_JWT_SECRET='%s'", secret())
-	w("ENCRYPTION_SECRET_KEY='%s'", secret())
-	w("VARNISH_PURGE_SECRET='%s'", secret())
-	w("LAUNCHDARKLY_SDK_KEY='sdk-%s'", secret())
+	w("WORKSPACE_JWT_SECRET='%s'", secret("WORKSPACE_JWT_SECRET"))
+	w("ENCRYPTION_SECRET_KEY='%s'", secret("ENCRYPTION_SECRET_KEY"))
+	w("VARNISH_PURGE_SECRET='%s'", secret("VARNISH_PURGE_SECRET"))
+	w("LAUNCHDARKLY_SDK_KEY='sdk-%s'", secret("LAUNCHDARKLY_SDK_KEY"))
 	w("")
 	w("# Default CARTO-managed buckets")
 	w("WORKSPACE_IMPORTS_BUCKET=carto-tnt-%s-client-storage", SampleTenantID)
@@ -63,12 +88,12 @@ func SampleCustomerEnv(domain string) []byte {
 	w("WORKSPACE_POSTGRES_HOST=workspace-postgres")
 	w("WORKSPACE_POSTGRES_PORT=5432")
 	w("WORKSPACE_POSTGRES_USER=workspace_admin")
-	w("WORKSPACE_POSTGRES_PASSWORD='%s'", secret())
+	w("WORKSPACE_POSTGRES_PASSWORD='%s'", secret("WORKSPACE_POSTGRES_PASSWORD"))
 	w("WORKSPACE_POSTGRES_DB=workspace")
 	w("WORKSPACE_POSTGRES_SSL_ENABLED=false")
 	w("WORKSPACE_POSTGRES_SSL_MODE=disable")
 	w("POSTGRES_ADMIN_USER=postgres")
-	w("POSTGRES_ADMIN_PASSWORD='%s'", secret())
+	w("POSTGRES_ADMIN_PASSWORD='%s'", secret("POSTGRES_ADMIN_PASSWORD"))
 	w("POSTGRES_ADMIN_DB=postgres")
 	w("")
 	w("# Configuration for using an external postgres, instead of the local one (uncomment when external postgres)")

@@ -2,6 +2,7 @@ package standin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/carto-setup/carto-setup/internal/installsh"
 )
 
 // migrationConfig is what workspace-migrations reads: the admin
@@ -17,6 +20,7 @@ import (
 type migrationConfig struct {
 	adminUser, adminPassword, adminDB string
 	workspace                         postgres
+	release                           string // CARTO_SELFHOSTED_VERSION: which migrations this image ships
 }
 
 // readMigrationConfig reads the admin block of carto-facts §3.2.
@@ -26,6 +30,8 @@ func readMigrationConfig(e *env, pg postgres) migrationConfig {
 		adminPassword: e.required("POSTGRES_ADMIN_PASSWORD"),
 		adminDB:       e.optional("POSTGRES_ADMIN_DB"),
 		workspace:     pg,
+		// Read directly: the identity block already reports it missing.
+		release: e.getenv("CARTO_SELFHOSTED_VERSION"),
 	}
 	if c.adminDB == "" {
 		c.adminDB = "postgres"
@@ -61,8 +67,9 @@ func quoteLiteral(s string) string {
 
 // migrate plays workspace-migrations: as the admin it creates the workspace
 // role and database when they are missing, then as the workspace role it
-// records a migration in a table of its own. It logs each step and returns
-// the reason for any failure.
+// brings the schema to the version its release ships, refusing a database
+// that a newer release has migrated. It logs each step and returns the
+// reason for any failure.
 func migrate(ctx context.Context, c migrationConfig, lg *logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -126,26 +133,100 @@ func migrate(ctx context.Context, c migrationConfig, lg *logger) error {
 		return fmt.Errorf("migrations: connect to database %s as %s: %w", ws.DB, ws.User, err)
 	}
 	defer app.Close(context.WithoutCancel(ctx))
-	steps := []struct{ name, sql string }{
-		{"0001_standin_migrations", `CREATE TABLE IF NOT EXISTS standin_migrations (
-			name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`},
-		{"0002_standin_settings", `CREATE TABLE IF NOT EXISTS standin_settings (
-			key text PRIMARY KEY, value text NOT NULL)`},
-	}
-	for _, s := range steps {
-		if _, err := app.Exec(ctx, s.sql); err != nil {
-			return fmt.Errorf("migrations: apply %s: %w", s.name, err)
-		}
-		tag, err := app.Exec(ctx, "INSERT INTO standin_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING", s.name)
-		if err != nil {
-			return fmt.Errorf("migrations: record %s: %w", s.name, err)
-		}
-		if tag.RowsAffected() == 1 {
-			lg.info("applied migration", "name", s.name)
-		} else {
-			lg.info("migration already applied", "name", s.name)
-		}
+	if err := applyMigrations(ctx, app, c.release, lg); err != nil {
+		return err
 	}
 	lg.info("migrations finished; exiting with code 0")
+	return nil
+}
+
+// schemaMigrations are the stand-in's schema migrations, in order, each
+// with the first release that ships it ("" for every release). A release
+// applies those it ships; the number it ships is its schema version.
+var schemaMigrations = []struct{ name, since, sql string }{
+	{"0001_standin_migrations", "", `CREATE TABLE IF NOT EXISTS standin_migrations (
+		name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`},
+	{"0002_standin_settings", "", `CREATE TABLE IF NOT EXISTS standin_settings (
+		key text PRIMARY KEY, value text NOT NULL)`},
+	// 2026.8.11 is the newer stand-in release (release.NewerVersion).
+	{"0003_standin_workflows", "2026.8.11", `CREATE TABLE IF NOT EXISTS standin_workflows (
+		id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`},
+}
+
+// ships reports whether release ships a migration first shipped in since,
+// in install.sh's `sort -V` order (so 2026.8.11-rc.1 counts as 2026.8.11).
+func ships(release, since string) bool {
+	return since == "" || installsh.CompareVersions(release, since) >= 0
+}
+
+// SchemaVersion returns the schema version the stand-in workspace-migrations
+// of release brings the database to.
+func SchemaVersion(release string) int {
+	n := 0
+	for _, m := range schemaMigrations {
+		if ships(release, m.since) {
+			n++
+		}
+	}
+	return n
+}
+
+// errNewerSchema marks the refusal to run against a newer database.
+var errNewerSchema = errors.New("the database schema is newer than this release")
+
+// applyMigrations brings the schema to the version release ships, in one
+// transaction that holds the schema row locked, and records that version
+// and the release in standin_schema. Like CARTO's, the migrations are
+// forward-only: a database already at a higher version (written by a newer
+// release) is refused, and nothing is changed.
+func applyMigrations(ctx context.Context, app *pgx.Conn, release string, lg *logger) error {
+	want := SchemaVersion(release)
+	tx, err := app.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS standin_schema (
+		singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+		version integer NOT NULL, release text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("migrations: create standin_schema: %w", err)
+	}
+	var have int
+	var by string
+	err = tx.QueryRow(ctx, "SELECT version, release FROM standin_schema FOR UPDATE").Scan(&have, &by)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("migrations: read the schema version: %w", err)
+	}
+	lg.info("schema version", "database", have, "written_by", by, "this_release", release, "ships", want)
+	if have > want {
+		return fmt.Errorf("migrations: %w: the database is at schema version %d, written by release %s, and release %s only knows up to %d; "+
+			"migrations are forward-only: restore the database backup taken before the upgrade to %s, or install %s or newer again",
+			errNewerSchema, have, by, release, want, by, by)
+	}
+	for i, m := range schemaMigrations {
+		if !ships(release, m.since) {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrations: apply %s: %w", m.name, err)
+		}
+		tag, err := tx.Exec(ctx, "INSERT INTO standin_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING", m.name)
+		if err != nil {
+			return fmt.Errorf("migrations: record %s: %w", m.name, err)
+		}
+		if tag.RowsAffected() == 1 {
+			lg.info("applied migration", "name", m.name, "schema_version", i+1)
+		} else {
+			lg.info("migration already applied", "name", m.name)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO standin_schema (version, release) VALUES ($1, $2)
+		ON CONFLICT (singleton) DO UPDATE SET version = $1, release = $2, updated_at = now()`, want, release); err != nil {
+		return fmt.Errorf("migrations: record the schema version: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrations: commit: %w", err)
+	}
+	lg.info("schema is at version", "version", want, "release", release)
 	return nil
 }
