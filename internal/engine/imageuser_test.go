@@ -23,8 +23,8 @@ func TestResolveUser(t *testing.T) {
 		wantErr  bool
 	}{
 		{"", 0, 0, false},
-		{"101", 101, 101, false},      // group from passwd
-		{"4242", 4242, 0, false},      // no passwd entry: group 0
+		{"101", 101, 101, false}, // group from passwd
+		{"4242", 4242, 0, false}, // no passwd entry: group 0
 		{"1000:1000", 1000, 1000, false},
 		{"node", 1000, 1000, false},
 		{"nginx:staff", 101, 50, false},
