@@ -58,7 +58,7 @@ func TestRunLive(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if err := eng.RemoveImage(context.Background(), release.ImageTag(version)); err != nil {
+		if err := release.RemoveImages(context.Background(), eng, version); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})

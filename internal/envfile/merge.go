@@ -48,8 +48,9 @@ type Change struct {
 	From, To Value
 }
 
-// change classifies from -> to; ok is false when they read the same.
-func change(key string, from, to Value) (Change, bool) {
+// ChangeOf classifies the change of key from one Value to another; ok is
+// false when they read the same.
+func ChangeOf(key string, from, to Value) (Change, bool) {
 	switch {
 	case from == to:
 		return Change{}, false
@@ -90,7 +91,7 @@ func Changes(a, b *File, include func(string) bool) []Change {
 		if include != nil && !include(k) {
 			continue
 		}
-		if c, ok := change(k, ValueOf(a, k), ValueOf(b, k)); ok {
+		if c, ok := ChangeOf(k, ValueOf(a, k), ValueOf(b, k)); ok {
 			out = append(out, c)
 		}
 	}
@@ -144,14 +145,14 @@ func Merge(base, ours, theirs *File, include func(string) bool, resolve func(Con
 		case o == t:
 			continue
 		case t == b:
-			c, _ := change(k, b, o)
+			c, _ := ChangeOf(k, b, o)
 			res.Kept = append(res.Kept, c)
 			continue
 		case o == b:
 			if err := ours.Assign(k, t); err != nil {
 				return res, fmt.Errorf("envfile: merge %s: %w", k, err)
 			}
-			c, _ := change(k, b, t)
+			c, _ := ChangeOf(k, b, t)
 			res.Taken = append(res.Taken, c)
 			continue
 		}

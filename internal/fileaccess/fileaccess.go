@@ -15,7 +15,8 @@ import (
 
 // User is a numeric user and its primary group, as a container runs.
 type User struct {
-	UID, GID int
+	UID int `json:"uid"`
+	GID int `json:"gid"`
 }
 
 // Method says how a path was given its access.

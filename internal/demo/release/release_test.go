@@ -346,14 +346,17 @@ func TestStack(t *testing.T) {
 		t.Fatalf("BuildImages: %v\n%s", err, progress.String())
 	}
 	t.Cleanup(func() {
-		if err := eng.RemoveImage(context.Background(), ImageTag(version)); err != nil {
+		if err := RemoveImages(context.Background(), eng, version); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
 
-	t.Logf("%s: built image %s", time.Since(start).Round(time.Millisecond), ImageTag(version))
+	t.Logf("%s: built images %s", time.Since(start).Round(time.Millisecond), strings.Join(ImageTags(version), ", "))
 
-	// Write the release and the customer package, as the admin would.
+	// Write the release and the customer package, as an admin following
+	// CARTO's docs would: files unzipped or copied with the usual umask,
+	// so 0644 (install.sh copies key.json with its mode). The images run as
+	// uids 101 and 1000, so owner-only files would not do here.
 	dir := filepath.Join(work, "carto-selfhosted")
 	if err := Write(dir, version); err != nil {
 		t.Fatal(err)
@@ -365,7 +368,7 @@ func TestStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{"router.crt": certPEM, "router.key": keyPEM, "postgresql-ssl-ca.crt": pg.CAPEM} {
-		if err := os.WriteFile(filepath.Join(certs, name), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(certs, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -389,8 +392,8 @@ func TestStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "customer.env"), []byte(env), 0o600)
-	os.WriteFile(filepath.Join(dir, "key.json"), keyJSON, 0o600)
+	os.WriteFile(filepath.Join(dir, "customer.env"), []byte(env), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.json"), keyJSON, 0o644)
 	install := exec.CommandContext(ctx, bash, "install.sh")
 	install.Dir = dir
 	out, err := install.CombinedOutput()

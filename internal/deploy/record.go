@@ -1,0 +1,131 @@
+package deploy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/fileaccess"
+)
+
+// RecordDir is where, under carto-setup's state directory, deploy keeps
+// the record of what the last install wrote.
+const RecordDir = "written"
+
+// recordFile is the record's name in RecordDir; one file, so that it is
+// replaced atomically as a whole.
+const recordFile = "record.json"
+
+// recordSchema is the record's layout version; a newer one is not read.
+const recordSchema = 1
+
+// Record is what the last install wrote into a release directory: the
+// base of the next install's three-way merge. It holds the content of the
+// text files that are merged (customer.env, .env) and of the package they
+// came from, and the SHA-256 of every file, which is enough to tell a hand
+// edit of a certificate or key (their content is not kept twice). It holds
+// secrets, like the wizard's state next to it, and is written owner-only.
+type Record struct {
+	Schema     int       `json:"schema"`
+	ReleaseDir string    `json:"release_dir"`
+	Version    string    `json:"version"`
+	At         time.Time `json:"at"`
+	// Package is the customer package's customer.env the install started
+	// from (POSTGRES_PASSWORD renamed, LF line ends).
+	Package string `json:"package"`
+	// CustomerEnv and DotEnv are the files as written.
+	CustomerEnv string `json:"customer_env"`
+	DotEnv      string `json:"dot_env"`
+	// WizardKeys are the customer.env keys the wizard set or commented out.
+	WizardKeys []string `json:"wizard_keys"`
+	// Files are every file written, by path relative to the release
+	// directory.
+	Files map[string]RecordedFile `json:"files"`
+}
+
+// RecordedFile is one written file: its hash and the uids that were given
+// read access to it (none: owner-only).
+type RecordedFile struct {
+	SHA256  string `json:"sha256"`
+	Size    int    `json:"size"`
+	Readers []fileaccess.User `json:"readers,omitempty"`
+}
+
+func sha(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// LoadRecord reads the record kept under stateDir. ok is false when there
+// is none yet (no install has written anything through this version of
+// carto-setup).
+func LoadRecord(stateDir string) (rec Record, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, RecordDir, recordFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("deploy: read the install record: %w", err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Record{}, false, fmt.Errorf("deploy: read the install record: %w", err)
+	}
+	if rec.Schema > recordSchema {
+		return Record{}, false, fmt.Errorf("deploy: the install record has layout %d, newer than this carto-setup's %d", rec.Schema, recordSchema)
+	}
+	return rec, true, nil
+}
+
+// saveRecord writes rec under stateDir, owner-only.
+func saveRecord(stateDir string, rec Record) error {
+	dir := filepath.Join(stateDir, RecordDir)
+	if err := os.MkdirAll(dir, DirPerm); err != nil {
+		return fmt.Errorf("deploy: write the install record: %w", err)
+	}
+	if err := os.Chmod(dir, DirPerm); err != nil {
+		return fmt.Errorf("deploy: write the install record: %w", err)
+	}
+	rec.Schema = recordSchema
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("deploy: write the install record: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, recordFile), append(b, '\n'), FilePerm); err != nil {
+		return fmt.Errorf("deploy: write the install record: %w", err)
+	}
+	return nil
+}
+
+// Adopt records the current content of files that carto-setup wrote
+// outside an install (the certificate renewal replaces the router's
+// certificate and key) as its own, so that the next install does not take
+// them for hand edits, and gives each the access the last install gave it
+// (a file replaced by rename loses its ACL). rels are relative to the
+// release directory. Without a record there is nothing to adopt into.
+func Adopt(stateDir, releaseDir string, rels ...string) error {
+	rec, ok, err := LoadRecord(stateDir)
+	if err != nil || !ok || rec.ReleaseDir != releaseDir {
+		return err
+	}
+	for _, rel := range rels {
+		data, err := os.ReadFile(filepath.Join(releaseDir, rel))
+		if err != nil {
+			return fmt.Errorf("deploy: adopt %s: %w", rel, err)
+		}
+		f := rec.Files[rel]
+		f.SHA256, f.Size = sha(data), len(data)
+		rec.Files[rel] = f
+		if err := grantFile(releaseDir, rel, f.Readers, nil); err != nil {
+			return fmt.Errorf("deploy: adopt %s: %w", rel, err)
+		}
+	}
+	return saveRecord(stateDir, rec)
+}
+
