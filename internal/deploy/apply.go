@@ -134,7 +134,11 @@ func ApplyWith(p Plan, opts ApplyOptions) error {
 				}
 			}
 		}
-		rec.Files[f.rel] = RecordedFile{SHA256: sha(written), Size: len(written), Readers: readers}
+		rf := RecordedFile{SHA256: sha(written), Size: len(written), Readers: readers}
+		if f.action == FileKeep {
+			rf.Declined = sha(f.data)
+		}
+		rec.Files[f.rel] = rf
 	}
 	if _, err := granter.Grant(certs, true, dirReaders); err != nil {
 		return fmt.Errorf("deploy: apply: %w", err)

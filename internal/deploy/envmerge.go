@@ -20,6 +20,7 @@ type envMerge struct {
 	pkg         []envfile.Change
 	overwritten []envfile.Change
 	conflicts   []Conflict
+	keptMine    map[string]KeptValue
 }
 
 // mergeInput is what mergeCustomerEnv works from.
@@ -138,10 +139,20 @@ func mergeCustomerEnv(in mergeInput) (envMerge, error) {
 	}
 
 	// 4. Hand edits of the wizard's keys.
+	em.keptMine = map[string]KeptValue{}
+	var keptBefore []string
 	if in.dsk != nil {
 		for _, k := range em.owned {
 			b, o, t := envfile.ValueOf(baseWritten, k), envfile.ValueOf(in.dsk, k), envfile.ValueOf(work, k)
-			if o == t || o == b {
+			if o == t {
+				continue
+			}
+			earlier, wasKept := KeptValue{}, false
+			if in.rec != nil {
+				earlier, wasKept = in.rec.KeptMine[k]
+				wasKept = wasKept && earlier.Hand == o
+			}
+			if o == b && !wasKept {
 				continue
 			}
 			if in.rec == nil {
@@ -151,10 +162,20 @@ func mergeCustomerEnv(in mergeInput) (envMerge, error) {
 				continue
 			}
 			r := in.res[k]
+			if r == "" && wasKept && earlier.Proposed == t {
+				// Decided before, and neither side has changed since.
+				if err := work.Assign(k, o); err != nil {
+					return em, err
+				}
+				em.keptMine[k] = earlier
+				keptBefore = append(keptBefore, k)
+				continue
+			}
 			if r == KeepMine {
 				if err := work.Assign(k, o); err != nil {
 					return em, err
 				}
+				em.keptMine[k] = KeptValue{Hand: o, Proposed: t}
 			}
 			if r != KeepMine && r != TakeWizard {
 				r = ""
@@ -171,6 +192,11 @@ func mergeCustomerEnv(in mergeInput) (envMerge, error) {
 			return slices.ContainsFunc(em.conflicts, func(c Conflict) bool { return c.Key == k })
 		}
 		em.kept = envfile.Changes(baseWritten, in.dsk, func(k string) bool { return !owned(k) && !conflicted(k) })
+		for _, k := range keptBefore {
+			if c, ok := envfile.ChangeOf(k, em.keptMine[k].Proposed, em.keptMine[k].Hand); ok {
+				em.kept = append(em.kept, c)
+			}
+		}
 	}
 	em.file = work
 	return em, nil

@@ -294,7 +294,7 @@ func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, er
 		return Plan{}, err
 	}
 	p.record = Record{ReleaseDir: releaseDir, Version: p.version, Package: string(pkg), CustomerEnv: string(newEnv),
-		DotEnv: string(dotEnv), WizardKeys: em.owned}
+		DotEnv: string(dotEnv), WizardKeys: em.owned, KeptMine: em.keptMine}
 	return p, nil
 }
 
@@ -374,7 +374,10 @@ func (p *Plan) compareWithDisk(rec *Record, diskEnv, version, envTpl []byte, res
 				case recorded == nil:
 					f.backup = true
 					p.report.Notices = append(p.report.Notices, f.rel+" is replaced; carto-setup has no record of writing it, so the current file is backed up first.")
-				case handEdited:
+				case !handEdited && recorded.Declined != "" && recorded.Declined == sha(f.data) && res[f.rel] == "":
+					// Kept over this very content before: the choice stands.
+					change.HandEdited, f.action = true, FileKeep
+				case handEdited || recorded.Declined != "":
 					change.HandEdited = true
 					c := Conflict{Kind: ConflictFile, Key: f.rel}
 					switch res[f.rel] {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/fileaccess"
 )
 
@@ -45,17 +46,30 @@ type Record struct {
 	DotEnv      string `json:"dot_env"`
 	// WizardKeys are the customer.env keys the wizard set or commented out.
 	WizardKeys []string `json:"wizard_keys"`
+	// KeptMine are the wizard's keys whose hand value the admin chose to
+	// keep over the wizard's: while the disk and the wizard say the same
+	// as then, the choice stands and is not asked again.
+	KeptMine map[string]KeptValue `json:"kept_mine,omitempty"`
 	// Files are every file written, by path relative to the release
 	// directory.
 	Files map[string]RecordedFile `json:"files"`
 }
 
-// RecordedFile is one written file: its hash and the uids that were given
-// read access to it (none: owner-only).
+// RecordedFile is one written file: its hash and the users that were
+// given read access to it (none: owner-only). Declined is the hash of the
+// content the install would have written over a hand-replaced file the
+// admin chose to keep.
 type RecordedFile struct {
-	SHA256  string `json:"sha256"`
-	Size    int    `json:"size"`
-	Readers []fileaccess.User `json:"readers,omitempty"`
+	SHA256   string            `json:"sha256"`
+	Size     int               `json:"size"`
+	Readers  []fileaccess.User `json:"readers,omitempty"`
+	Declined string            `json:"declined,omitempty"`
+}
+
+// KeptValue is a hand value kept over the wizard's (Proposed).
+type KeptValue struct {
+	Hand     envfile.Value `json:"hand"`
+	Proposed envfile.Value `json:"proposed"`
 }
 
 func sha(data []byte) string {

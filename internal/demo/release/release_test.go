@@ -581,3 +581,50 @@ func TestStack(t *testing.T) {
 	}
 	t.Logf("%s: checks done", time.Since(start).Round(time.Millisecond))
 }
+
+// TestRealisticCustomerEnv checks the realistic package against
+// carto-facts §3: every variable Compose and env.tpl need from
+// customer.env, the external blocks commented out, and the newer version
+// changing what it says it changes.
+func TestRealisticCustomerEnv(t *testing.T) {
+	old, err := RealisticCustomerEnv(RealisticOldVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := uncommented(string(old))
+	for _, k := range []string{
+		"SELFHOSTED_DOMAIN", "SELFHOSTED_TENANT_ID", "SELFHOSTED_GCP_PROJECT_ID",
+		"CARTO_AUTH0_CLIENT_ID", "CARTO_AUTH0_CUSTOM_DOMAIN",
+		"ACC_DOMAIN", "ACC_GCP_PROJECT_ID", "ACC_GCP_PROJECT_REGION",
+		"DO_API_DOMAIN", "DO_ASSETS_DOMAIN",
+		"LOCAL_POSTGRES_SCALE", "LOCAL_REDIS_SCALE", "POSTGRES_ADMIN_USER", "POSTGRES_ADMIN_PASSWORD",
+		"CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION", "WORKSPACE_IMPORTS_BUCKET", "IMPORT_BUCKET",
+	} {
+		if keys[k] == "" {
+			t.Errorf("%s is not set", k)
+		}
+	}
+	if keys["SELFHOSTED_TENANT_ID"] != RealisticTenantID || keys["CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION"] != RealisticOldVersion {
+		t.Errorf("tenant %q version %q", keys["SELFHOSTED_TENANT_ID"], keys["CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION"])
+	}
+	text := string(old)
+	for _, line := range []string{"# LOCAL_POSTGRES_SCALE=0\n", "# REDIS_TLS_CA=/usr/src/certs/redis-tls-ca.crt\n",
+		"# ROUTER_SSL_CERTIFICATE_PATH=/etc/nginx/ssl/<cert>.crt\n", "# HTTPS_PROXY=http://<proxy>:<port>\n",
+		"# GOOGLE_MAPS_API_KEY=<FILL_ME>\n", "# IMPORT_PROVIDER=s3\n"} {
+		if !strings.Contains(text, line) {
+			t.Errorf("the package lacks the commented-out line %q", line)
+		}
+	}
+	newer, err := RealisticCustomerEnv(RealisticNewVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk := uncommented(string(newer))
+	if nk["CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION"] != RealisticNewVersion || nk["LAUNCHDARKLY_SDK_KEY"] == keys["LAUNCHDARKLY_SDK_KEY"] ||
+		nk["AT_TOKENLESS_RESOLVER_AUTH_USER"] == "" || nk["NGINX_CLIENT_MAX_BODY_SIZE"] != "" {
+		t.Errorf("the newer package does not change what it should: %v", nk)
+	}
+	if _, err := RealisticCustomerEnv("2020.1.1"); err == nil {
+		t.Error("an unknown version gave a package")
+	}
+}
