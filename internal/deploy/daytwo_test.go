@@ -443,7 +443,9 @@ func TestDotEnvHandEditBackedUp(t *testing.T) {
 	if f := r.Files[i]; f.Action != FileUpdate || !f.HandEdited || !f.Backup {
 		t.Errorf(".env change %+v, want an update of a hand edit with a backup", f)
 	}
-	if !slices.ContainsFunc(r.Notices, func(n string) bool { return strings.Contains(n, ".env was edited by hand") && strings.Contains(n, "LOG_LEVEL") }) {
+	if !slices.ContainsFunc(r.Notices, func(n string) bool {
+		return strings.Contains(n, ".env was edited by hand") && strings.Contains(n, "LOG_LEVEL")
+	}) {
 		t.Errorf("no notice naming LOG_LEVEL: %v", r.Notices)
 	}
 	if err := ApplyWith(p, ApplyOptions{Now: now.Add(time.Hour)}); err != nil {

@@ -142,4 +142,3 @@ func Adopt(stateDir, releaseDir string, rels ...string) error {
 	}
 	return saveRecord(stateDir, rec)
 }
-
