@@ -21,7 +21,8 @@ import (
 
 // Permissions of what the install writes: every file is owner-only, since
 // most hold secrets and the rest (certificates) gain nothing from being
-// readable by others.
+// readable by others; the container users that must read a file from
+// certs/ get an ACL entry each (see package fileaccess), nobody else.
 const (
 	FilePerm = 0o600
 	DirPerm  = 0o700
