@@ -15,6 +15,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/envfile"
+	"github.com/carto-setup/carto-setup/internal/fileaccess"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/google/go-cmp/cmp"
@@ -661,4 +662,39 @@ func mustRead(t *testing.T, dir, rel string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestWriteMountedKeepsAccess replaces the router's certificate outside an
+// install, as the renewal does: the new file keeps the router's read
+// access and becomes carto-setup's own in the record, so the next plan
+// does not take it for a hand edit.
+func TestWriteMountedKeepsAccess(t *testing.T) {
+	dir, stateDir := newRelease(t), t.TempDir()
+	st := realisticState(t, release.RealisticOldVersion)
+	p, err := NewPlanWith(st, dir, PlanOptions{StateDir: stateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ApplyWith(p, ApplyOptions{Users: map[string]fileaccess.User{"router-http": {UID: 101, GID: 101}}}); err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.Join(CertsDir, RouterCertFile)
+	if r, _ := fileaccess.Readers(filepath.Join(dir, rel)); !slices.Equal(r, []int{101}) {
+		t.Fatalf("readers after the install %v", r)
+	}
+	renewed := "-----BEGIN CERTIFICATE-----\nMIIBrenewed\n-----END CERTIFICATE-----\n"
+	if err := WriteMounted(stateDir, dir, rel, []byte(renewed)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := fileaccess.Readers(filepath.Join(dir, rel)); !slices.Equal(r, []int{101}) {
+		t.Errorf("readers after WriteMounted %v, want [101]", r)
+	}
+	st.TLS.CertPEM = renewed
+	p, err = NewPlanWith(st, dir, PlanOptions{StateDir: stateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Report().Conflicts) != 0 {
+		t.Errorf("the renewed certificate is taken for a hand edit: %+v", p.Report().Conflicts)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
@@ -117,28 +118,49 @@ func saveRecord(stateDir string, rec Record) error {
 	return nil
 }
 
-// Adopt records the current content of files that carto-setup wrote
-// outside an install (the certificate renewal replaces the router's
-// certificate and key) as its own, so that the next install does not take
-// them for hand edits, and gives each the access the last install gave it
-// (a file replaced by rename loses its ACL). rels are relative to the
-// release directory. Without a record there is nothing to adopt into.
-func Adopt(stateDir, releaseDir string, rels ...string) error {
-	rec, ok, err := LoadRecord(stateDir)
-	if err != nil || !ok || rec.ReleaseDir != releaseDir {
-		return err
+// WriteMounted replaces a file of the release directory that containers
+// read (certs/...), outside an install: the certificate renewal writes the
+// router's new certificate and key with it. The file is written atomically,
+// owner-only, and then given the same read access as the file it replaces
+// (a file replaced by rename would lose its ACL, and the router could no
+// longer read its certificate). When stateDir holds the record of the
+// install, the new content is recorded as carto-setup's own write, so that
+// the next install does not take it for a hand edit.
+func WriteMounted(stateDir, releaseDir, rel string, data []byte) error {
+	path := filepath.Join(releaseDir, rel)
+	uids, err := fileaccess.Readers(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deploy: write %s: %w", rel, err)
 	}
-	for _, rel := range rels {
-		data, err := os.ReadFile(filepath.Join(releaseDir, rel))
-		if err != nil {
-			return fmt.Errorf("deploy: adopt %s: %w", rel, err)
+	var rec Record
+	ok := false
+	if stateDir != "" {
+		if rec, ok, err = LoadRecord(stateDir); err != nil {
+			return err
 		}
-		f := rec.Files[rel]
-		f.SHA256, f.Size = sha(data), len(data)
-		rec.Files[rel] = f
-		if err := grantFile(releaseDir, rel, f.Readers, nil); err != nil {
-			return fmt.Errorf("deploy: adopt %s: %w", rel, err)
+		ok = ok && filepath.Clean(rec.ReleaseDir) == filepath.Clean(releaseDir)
+	}
+	var readers []fileaccess.User
+	if ok {
+		readers = rec.Files[rel].Readers
+	}
+	for _, uid := range uids {
+		if !slices.ContainsFunc(readers, func(u fileaccess.User) bool { return u.UID == uid }) {
+			readers = append(readers, fileaccess.User{UID: uid, GID: uid})
 		}
 	}
+	if err := atomicfile.WriteFile(path, data, FilePerm); err != nil {
+		return fmt.Errorf("deploy: write %s: %w", rel, err)
+	}
+	if err := grantFile(releaseDir, rel, readers, nil); err != nil {
+		return fmt.Errorf("deploy: write %s: %w", rel, err)
+	}
+	if !ok {
+		return nil
+	}
+	if rec.Files == nil {
+		rec.Files = map[string]RecordedFile{}
+	}
+	rec.Files[rel] = RecordedFile{SHA256: sha(data), Size: len(data), Readers: readers}
 	return saveRecord(stateDir, rec)
 }

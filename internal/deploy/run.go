@@ -205,7 +205,7 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 			Hint: "Install the docker compose plugin, or docker-compose 1.29 or newer.", Err: err}
 	}
 	logf("Using %s.", tool)
-	users, err := serviceUsers(ctx, deps.imageUsers(), cfg.Plan, logf)
+	users, err := ServiceUsers(ctx, deps.imageUsers(), cfg.Plan, logf)
 	if err != nil {
 		return err
 	}

@@ -41,11 +41,17 @@ func (d Deps) restarter() Restarter {
 	return r
 }
 
-// serviceUsers reads the user of every service that reads a planned file
-// from its image, before anything is written. An image the engine does not
-// have yet (not pulled) is logged: its service's files stay owner-only and
-// the service will fail loudly if it runs as another user than root.
-func serviceUsers(ctx context.Context, users ImageUsers, p Plan, logf func(string, ...any)) (map[string]fileaccess.User, error) {
+// ServiceUsers reads, from its image, the user of every service that reads
+// a file of the plan: ApplyWith's Users. Run calls it before anything is
+// written; a caller that applies a plan itself (and then runs Compose)
+// needs it too. An image the engine does not have yet (not pulled) is
+// logged through logf (nil: not logged): its service's files stay
+// owner-only and the service fails loudly if it runs as another user than
+// root.
+func ServiceUsers(ctx context.Context, users ImageUsers, p Plan, logf func(string, ...any)) (map[string]fileaccess.User, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	var readers []string
 	for _, f := range p.files {
 		for _, s := range f.readers {
