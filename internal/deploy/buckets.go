@@ -11,9 +11,12 @@ import (
 // bucketEnv maps custom buckets to their customer.env variables through
 // buckets.EnvVars, so that the bucket checks and the install agree on one
 // mapping (carto-facts §3.5). keyFile is the GCS service-account key's path
-// inside the containers.
+// inside the containers. IMPORT_BUCKET, which EnvVars leaves out as the
+// legacy third bucket, follows the imports bucket too: CARTO's package sets
+// it to CARTO's own GCS bucket, which must not stay beside
+// IMPORT_PROVIDER=s3 (or azure-blob, or another project's gcp).
 func bucketEnv(b wizard.BucketsInput, keyFile string) map[string]string {
-	return buckets.EnvVars(buckets.Config{
+	env := buckets.EnvVars(buckets.Config{
 		Provider:   b.Mode,
 		Imports:    buckets.Bucket{Name: b.Imports.Name, Public: b.Imports.Public},
 		Thumbnails: buckets.Bucket{Name: b.Thumbnails.Name, Public: b.Thumbnails.Public},
@@ -22,6 +25,10 @@ func bucketEnv(b wizard.BucketsInput, keyFile string) map[string]string {
 			Endpoint: b.S3Endpoint, ForcePathStyle: b.S3Endpoint != ""},
 		Azure: buckets.Azure{StorageAccount: b.AzureStorageAccount, AccessKey: b.AzureAccessKey},
 	}, keyFile)
+	if len(env) > 0 {
+		env["IMPORT_BUCKET"] = b.Imports.Name
+	}
+	return env
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,7 @@ const (
 	PostgresCAFile  = "postgresql-ssl-ca.crt"
 	RedisCAFile     = "redis-tls-ca.crt"
 	BucketKeyFile   = "bucket-gcs-key.json"
+	ExtraCAFile     = "extra-ca-bundle.pem"
 )
 
 // The embedded database's and cache's addresses inside the compose
@@ -81,6 +83,32 @@ type editor struct {
 	orig    *envfile.File // the package as uploaded (after the rename), never edited
 	src     []byte
 	results []check.Result
+	touched []string // every key set or commented out, in order
+}
+
+// editorOutput is what the answers place in certs/ besides customer.env.
+type editorOutput struct {
+	pgCA, redisCA, gcsKey, caBundle string
+	routerCert                      bool
+}
+
+// run applies every step's answers, the Advanced settings last so that a
+// free setting cannot silently take a key another step writes.
+func (e *editor) run(st wizard.State) editorOutput {
+	var out editorOutput
+	e.domain(st.Domain)
+	out.pgCA = e.database(st.Database)
+	out.redisCA = e.cache(st.Cache)
+	out.routerCert = e.router(st.TLS)
+	out.gcsKey = e.buckets(st.Buckets)
+	out.caBundle = e.advanced(st.Advanced)
+	return out
+}
+
+func (e *editor) mark(key string) {
+	if !slices.Contains(e.touched, key) {
+		e.touched = append(e.touched, key)
+	}
 }
 
 func (e *editor) fail(id, field, msg, hint string) {
@@ -97,12 +125,14 @@ func (e *editor) fail(id, field, msg, hint string) {
 func (e *editor) apply(block []string, scaleKey, wantScale string, kvs []kv) {
 	if cur, ok := e.f.Get(scaleKey); ok && scaleKey != "" && cur != wantScale {
 		for _, k := range block {
+			e.mark(k)
 			if err := e.f.Comment(k); err != nil {
 				e.fail("install.customer_env", "customer_env", sentence(err), "Edit that line of the uploaded customer.env so that it holds one assignment.")
 			}
 		}
 	}
 	for _, a := range kvs {
+		e.mark(a.key)
 		var err error
 		if a.unset {
 			err = e.f.Comment(a.key)
@@ -364,6 +394,49 @@ func (e *editor) buckets(b wizard.BucketsInput) (gcsKey string) {
 		return b.GCSKeyJSON
 	}
 	return ""
+}
+
+// advanced writes the Advanced settings: only what the admin filled in,
+// so that a setting left empty stays as the package (or a hand edit) has
+// it. It returns the CA bundle to place in certs/.
+func (e *editor) advanced(a wizard.AdvancedInput) (caBundle string) {
+	var kvs []kv
+	for _, p := range a.ProxyKeys() {
+		if p[1] != "" {
+			kvs = append(kvs, set(p[0], p[1]))
+		}
+	}
+	if strings.TrimSpace(a.ExtraCAPEM) != "" {
+		caBundle = a.ExtraCAPEM
+		kvs = append(kvs, set(wizard.KeyNodeExtraCACerts, containerCerts+ExtraCAFile))
+	}
+	if a.SkipTLSVerify {
+		kvs = append(kvs, set(wizard.KeyNodeTLSRejectUnauth, "0"))
+	}
+	if a.GoogleMapsAPIKey != "" {
+		kvs = append(kvs, set(wizard.KeyGoogleMapsAPIKey, a.GoogleMapsAPIKey))
+	}
+	if a.BigQueryOAuthClientID != "" {
+		kvs = append(kvs, set(wizard.KeyBigQueryOAuthClientID, a.BigQueryOAuthClientID),
+			set(wizard.KeyBigQueryOAuthSecret, a.BigQueryOAuthClientSecret),
+			set(wizard.KeyReactAppBigQueryOAuth, "true"))
+	}
+	e.apply(nil, "", "", kvs)
+	for i, v := range a.Extra {
+		if slices.Contains(e.touched, v.Key) {
+			e.results = append(e.results, check.Result{Step: "install", ID: "install.advanced.extra." + strings.ToLower(v.Key),
+				Status: check.Fail, Field: "advanced." + wizard.ExtraField(i, false), Measured: "set by the wizard", Required: "a key no step writes",
+				Message: v.Key + " is written by another step of the wizard; a further setting cannot change it.",
+				Hint:    "Remove it from the further settings and set it in its own step."})
+			continue
+		}
+		e.mark(v.Key)
+		if err := e.f.Set(v.Key, v.Value); err != nil {
+			e.fail("install.advanced.extra."+strings.ToLower(v.Key), "advanced."+wizard.ExtraField(i, true), sentence(err),
+				"Change the value in the Advanced settings step; it cannot be written to customer.env safely.")
+		}
+	}
+	return caBundle
 }
 
 // fieldOf names the wizard field a customer.env key comes from, for

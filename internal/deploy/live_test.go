@@ -4,24 +4,33 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/fileaccess"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
+	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/client"
 )
 
 // bridge is the Docker bridge address, where containers reach the host.
@@ -58,7 +67,7 @@ func TestRunLive(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if err := eng.RemoveImage(context.Background(), release.ImageTag(version)); err != nil {
+		if err := release.RemoveImages(context.Background(), eng, version); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -69,7 +78,15 @@ func TestRunLive(t *testing.T) {
 		st.Database = wizard.DatabaseInput{Mode: wizard.ModeExternal, Host: bridge, Port: testenv.FreePortAll(t),
 			AdminUser: "postgres", AdminPassword: "Live-Admin-PW-" + id, WorkspaceUser: "workspace_admin",
 			WorkspacePassword: "Live-Workspace-PW-" + id}
-		res := liveRun(ctx, t, deps, st, version, bin, "deployfail"+id)
+		// An earlier install's volume of the same project, which the
+		// clean-up of this failed install must leave.
+		project := "deployfail" + id
+		res0 := newTestResources(t)
+		keep := project + "_earlier-data"
+		res0.createVolume(ctx, t, keep, project)
+		time.Sleep(1100 * time.Millisecond) // the daemon dates volumes to the second
+		since := time.Now()
+		res := liveRun(ctx, t, deps, st, version, bin, project)
 		var de *Error
 		if !errors.As(res.err, &de) {
 			t.Fatalf("Run: %v, want a *deploy.Error\n%s", res.err, res.out)
@@ -92,6 +109,129 @@ func TestRunLive(t *testing.T) {
 			}
 		}
 		t.Logf("error: %v", de)
+
+		tool, _ := deps.Compose.Detect(ctx)
+		c, err := RemoveFailedInstall(ctx, SystemCompose{}, res0, tool, res.dir, project, since, io.Discard)
+		if err != nil {
+			t.Fatalf("RemoveFailedInstall: %v", err)
+		}
+		t.Logf("removed %v; left %v", c.Removed, c.Left)
+		vols, _ := res0.ProjectVolumes(ctx, project)
+		nets, _ := res0.ProjectNetworks(ctx, project)
+		var names []string
+		for _, r := range append(vols, nets...) {
+			names = append(names, r.Name)
+		}
+		if !slices.Equal(names, []string{keep}) {
+			t.Errorf("left behind: %v, want only the earlier volume %s", names, keep)
+		}
+		if !slices.Contains(c.Removed, "volume "+project+"_workspace-pgdata") || !slices.ContainsFunc(c.Left, func(s string) bool { return strings.Contains(s, keep) }) {
+			t.Errorf("the clean-up report does not say what it removed and left: %+v", c)
+		}
+		if list, _ := eng.ProjectContainers(ctx, project); len(list) != 0 {
+			t.Errorf("containers left: %v", list)
+		}
+	})
+
+	t.Run("realistic package: hand edits kept, a new certificate reaches the router, the same answers restart nothing", func(t *testing.T) {
+		pg := pgtest.Start(t, pgtest.Options{TLS: true, ListenAddrs: []string{bridge}, CertHosts: []string{bridge}})
+		st, httpsPort := realisticLiveState(t)
+		st.Database = wizard.DatabaseInput{Mode: wizard.ModeExternal, Host: bridge, Port: pg.Port,
+			AdminUser: pg.User, AdminPassword: pg.Password, AdminDatabase: "postgres",
+			WorkspaceUser: "workspace_admin", WorkspacePassword: "Live-Workspace-PW-" + id, WorkspaceDatabase: "workspace",
+			SSL: true, SSLMode: "verify-full", CAPEM: string(pg.CAPEM)}
+		project := "deployreal" + id
+		dir := filepath.Join(t.TempDir(), "carto-selfhosted")
+		if err := release.Write(dir, version); err != nil {
+			t.Fatal(err)
+		}
+		stateDir := t.TempDir()
+		composeCleanup(ctx, t, deps, dir, project)
+		plan := func(st wizard.State) Plan {
+			t.Helper()
+			p, err := NewPlanWith(st, dir, PlanOptions{StateDir: stateDir})
+			if err != nil {
+				t.Fatalf("NewPlanWith: %v", err)
+			}
+			return p
+		}
+		if res := liveInstall(ctx, t, deps, plan(st), bin, project); res.err != nil {
+			t.Fatalf("first install: %v\n%s", res.err, res.out)
+		}
+		if got := servedCert(ctx, t, httpsPort); got != leafDER(t, st.TLS.CertPEM) {
+			t.Fatal("the router does not serve the uploaded certificate")
+		}
+		// Exactly the router's uid reads its key, exactly the APIs' uid
+		// key.json; an unrelated uid neither.
+		for rel, want := range map[string][]int{filepath.Join(CertsDir, RouterKeyFile): {101}, filepath.Join(CertsDir, ServiceKeyFile): {1000}} {
+			if got, err := fileaccess.Readers(filepath.Join(dir, rel)); err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s readers %v, %v; want %v", rel, got, err, want)
+			}
+		}
+		// The processes below start at /, not at a bind mount: let them
+		// through the test's own 0700 temporary directories.
+		for p := dir; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+			os.Chmod(p, 0o711)
+		}
+		if readableBy(t, 4242, filepath.Join(dir, CertsDir, RouterKeyFile)) || !readableBy(t, 101, filepath.Join(dir, CertsDir, RouterKeyFile)) {
+			t.Error("the router key is readable by another uid than the router's, or not by the router's")
+		}
+
+		// The admin adds a setting by hand; installing again keeps it
+		// (.env changes, so Compose recreates the services itself).
+		handEdit(t, dir, func(s string) string {
+			return s + "\n# intranet portal\nIFRAME_ALLOWED_DOMAINS=https://intranet.example.com\n"
+		})
+		p := plan(st)
+		if diff := cmp.Diff([]string{"IFRAME_ALLOWED_DOMAINS:added"}, keysOf(p.Report().KeptEdits)); diff != "" {
+			t.Errorf("kept edits (-want +got):\n%s", diff)
+		}
+		if res := liveInstall(ctx, t, deps, p, bin, project); res.err != nil {
+			t.Fatalf("install after the hand edit: %v\n%s", res.err, res.out)
+		}
+		if v := valueIn(t, mustRead(t, dir, CustomerEnvFile), "IFRAME_ALLOWED_DOMAINS"); v.Text != "https://intranet.example.com" {
+			t.Errorf("the hand edit was lost: %+v", v)
+		}
+
+		// A new certificate, and nothing else: Compose leaves the router
+		// running, so the install restarts it, and it alone.
+		cert, key, err := selfsigned.Generate(selfsigned.Request{CommonName: st.Domain.Domain, DNSNames: []string{st.Domain.Domain},
+			NotBefore: time.Now().Add(-time.Minute), Validity: 2 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.TLS.CertPEM, st.TLS.KeyPEM = string(cert), string(key)
+		p = plan(st)
+		if diff := cmp.Diff([]Restart{{Service: "router-http", Files: []string{"certs/" + RouterCertFile, "certs/" + RouterKeyFile}}}, p.Report().Restarts); diff != "" {
+			t.Errorf("restarts (-want +got):\n%s", diff)
+		}
+		res := liveInstall(ctx, t, deps, p, bin, project)
+		if res.err != nil {
+			t.Fatalf("install with a new certificate: %v\n%s", res.err, res.out)
+		}
+		if !strings.Contains(res.out, "Restarting router-http") || strings.Count(res.out, "Restarting ") != 1 {
+			t.Errorf("the job log does not show exactly the router restarting:\n%s", res.out)
+		}
+		if got := servedCert(ctx, t, httpsPort); got != leafDER(t, string(cert)) {
+			t.Error("the router still serves the old certificate")
+		}
+
+		// The same answers again: nothing written, nothing restarted.
+		before := hashTree(t, dir)
+		p = plan(st)
+		if r := p.Report().Restarts; len(r) != 0 {
+			t.Errorf("restarts with the same answers: %+v", r)
+		}
+		res = liveInstall(ctx, t, deps, p, bin, project)
+		if res.err != nil {
+			t.Fatalf("third install: %v\n%s", res.err, res.out)
+		}
+		if strings.Contains(res.out, "Restarting ") {
+			t.Errorf("the same answers restarted a service:\n%s", res.out)
+		}
+		if diff := cmp.Diff(before, hashTree(t, dir)); diff != "" {
+			t.Errorf("the same answers changed files (-before +after):\n%s", diff)
+		}
 	})
 
 	t.Run("every service reaches its expected state", func(t *testing.T) {
@@ -144,6 +284,7 @@ func liveState(t *testing.T) wizard.State {
 }
 
 type liveResult struct {
+	dir     string
 	err     error
 	out     string
 	hubText string
@@ -162,6 +303,16 @@ func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, vers
 	if err != nil {
 		t.Fatalf("NewPlan: %v", err)
 	}
+	composeCleanup(ctx, t, deps, dir, project)
+	res := liveInstall(ctx, t, deps, plan, bin, project)
+	res.dir = dir
+	return res
+}
+
+// composeCleanup takes the project down with its volumes when the test
+// ends.
+func composeCleanup(ctx context.Context, t *testing.T, deps Deps, dir, project string) {
+	t.Helper()
 	tool, err := deps.Compose.Detect(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -169,21 +320,62 @@ func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, vers
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		var out bytes.Buffer
-		if err := compose.Down(ctx, tool, dir, project, &out); err != nil {
-			t.Errorf("compose down: %v\n%s", err, out.String())
-		}
-		// compose.Down keeps named volumes; remove them too.
+		// compose.Down keeps named volumes; this removes them too. Docker
+		// 20.10 may still hold the endpoint of a container it has just
+		// removed, which fails the network's removal for a moment.
 		argv := tool.Args(project, dir, "down", "--volumes", "--remove-orphans")
-		if b, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput(); err != nil {
-			t.Errorf("compose down --volumes: %v\n%s", err, b)
+		var all []byte
+		var err error
+		for range 6 {
+			var b []byte
+			b, err = exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+			all = append(all, b...)
+			if err == nil || !bytes.Contains(b, []byte("active endpoints")) {
+				break
+			}
+			time.Sleep(2 * time.Second)
+		}
+		if err != nil {
+			t.Errorf("compose down --volumes: %v\n%s", err, all)
+		}
+		// Compose v1 can leave the network behind while reporting success;
+		// whatever of the project is left goes now.
+		res := newTestResources(t)
+		for attempt := 0; ; attempt++ {
+			vols, _ := res.ProjectVolumes(ctx, project)
+			nets, _ := res.ProjectNetworks(ctx, project)
+			for _, v := range vols {
+				res.RemoveVolume(ctx, v.Name)
+			}
+			for _, n := range nets {
+				res.RemoveNetwork(ctx, n.Name)
+			}
+			if len(vols)+len(nets) == 0 {
+				break
+			}
+			if attempt == 5 {
+				if len(vols) > 0 {
+					t.Errorf("volumes left behind after compose down: %v", vols)
+				}
+				// Docker 20.10 sometimes keeps a stale endpoint of a
+				// container that no longer exists; the network then cannot
+				// be removed until the daemon restarts.
+				t.Logf("networks the daemon will not remove (a stale endpoint of a removed container): %v", nets)
+				break
+			}
+			time.Sleep(2 * time.Second)
 		}
 	})
+}
+
+// liveInstall runs an install of plan under project.
+func liveInstall(ctx context.Context, t *testing.T, deps Deps, plan Plan, bin, project string) liveResult {
+	t.Helper()
 	hub := logstream.NewHub(logstream.HubConfig{})
 	board := NewBoard(BoardConfig{Settle: 3 * time.Second})
 	var out testenv.Buffer
 	start := time.Now()
-	err = Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, StandinBinary: bin,
+	err := Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, StandinBinary: bin,
 		Hub: hub, Board: board, Poll: 500 * time.Millisecond}, &out)
 	t.Logf("Run returned after %s", time.Since(start).Round(time.Millisecond))
 	var hubText strings.Builder
@@ -199,4 +391,122 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// realisticLiveState is liveState on the realistic customer package; it
+// returns the host port of the router's HTTPS.
+func realisticLiveState(t *testing.T) (wizard.State, int) {
+	t.Helper()
+	st := liveState(t)
+	env, err := release.RealisticCustomerEnv(release.RealisticOldVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	https := testenv.FreePortAll(t)
+	st.Package.CustomerEnv = string(env) + fmt.Sprintf(
+		"\n# Test settings of the stand-in release\nROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\nWORKSPACE_MIGRATIONS_MAX_RETRIES=2\nSTANDIN_LOG_INTERVAL=1s\n",
+		testenv.FreePortAll(t), https, testenv.FreePortAll(t))
+	return st, https
+}
+
+// servedCert returns the DER of the leaf certificate the router serves on
+// the host port, retrying while it starts.
+func servedCert(ctx context.Context, t *testing.T, port int) string {
+	t.Helper()
+	var last error
+	for range 40 {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+			&tls.Config{InsecureSkipVerify: true}) // the certificate itself is what is compared
+		if err == nil {
+			der := conn.ConnectionState().PeerCertificates[0].Raw
+			conn.Close()
+			return string(der)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no TLS on port %d: %v", port, last)
+	return ""
+}
+
+func leafDER(t *testing.T, certPEM string) string {
+	t.Helper()
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil {
+		t.Fatal("no PEM certificate")
+	}
+	return string(b.Bytes)
+}
+
+// readableBy reports whether uid (with its own gid, no other group) can
+// read path, by running cat as that user.
+func readableBy(t *testing.T, uid int, path string) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "root", "run the tests as root (as CI does): they read files as other uids")
+	}
+	cmd := exec.Command(testenv.LookPath(t, "cat", "apt-get install coreutils"), path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
+	return cmd.Run() == nil
+}
+
+// testResources is ProjectResources through the Docker Engine API, for
+// the tests (the product's comes from package engine).
+type testResources struct{ api *client.Client }
+
+func newTestResources(t *testing.T) testResources {
+	t.Helper()
+	api, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() })
+	return testResources{api: api}
+}
+
+func (r testResources) createVolume(ctx context.Context, t *testing.T, name, project string) {
+	t.Helper()
+	if _, err := r.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: map[string]string{engine.LabelComposeProject: project}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.api.VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{Force: true}) })
+}
+
+func (r testResources) ProjectVolumes(ctx context.Context, project string) ([]Resource, error) {
+	res, err := r.api.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", engine.LabelComposeProject+"="+project)})
+	if err != nil {
+		return nil, err
+	}
+	var out []Resource
+	for _, v := range res.Items {
+		created, _ := time.Parse(time.RFC3339, v.CreatedAt)
+		out = append(out, Resource{Name: v.Name, Created: created})
+	}
+	return out, nil
+}
+
+func (r testResources) ProjectNetworks(ctx context.Context, project string) ([]Resource, error) {
+	res, err := r.api.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", engine.LabelComposeProject+"="+project)})
+	if err != nil {
+		return nil, err
+	}
+	var out []Resource
+	for _, n := range res.Items {
+		out = append(out, Resource{Name: n.Name, Created: n.Created})
+	}
+	return out, nil
+}
+
+func (r testResources) RemoveVolume(ctx context.Context, name string) error {
+	_, err := r.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+	return err
+}
+
+func (r testResources) RemoveNetwork(ctx context.Context, name string) error {
+	_, err := r.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,45 +21,66 @@ import (
 
 // Permissions of what the install writes: every file is owner-only, since
 // most hold secrets and the rest (certificates) gain nothing from being
-// readable by others.
+// readable by others; the container users that must read a file from
+// certs/ get an ACL entry each (see package fileaccess), nobody else.
 const (
 	FilePerm = 0o600
 	DirPerm  = 0o700
 )
 
 // Plan is everything an install writes into a release directory, computed
-// from the wizard's state without writing anything. The same state and
-// release give the same plan, and applying a plan twice changes nothing the
-// second time.
+// from the wizard's state and the files on disk without writing anything.
+// The same state and disk give the same plan, and applying a plan twice
+// changes nothing the second time.
 type Plan struct {
-	dir         string
-	version     string
-	oldEnv      []byte // what the diff compares against
-	newEnv      []byte // the customer.env to write
-	files       []plannedFile
-	checks      []check.Result
-	services    []string
-	scales      map[string]int
-	secrets     []string
-	hadEnvInDir bool
+	dir      string
+	stateDir string
+	version  string
+	oldEnv   []byte // what the diff compares against
+	newEnv   []byte // the customer.env to write
+	files    []plannedFile
+	checks   []check.Result
+	services []string
+	scales   map[string]int
+	images   map[string]string // service -> image reference
+	secrets  []string
+	report   Report
+	record   Record // what Apply records once every file is written
 }
 
 // plannedFile is one file the install writes, relative to the release
 // directory.
 type plannedFile struct {
-	rel    string
-	data   []byte
-	secret bool
+	rel     string
+	data    []byte
+	secret  bool
+	readers []string // the services that read it
+	action  FileAction
+	backup  bool
+	// disk is the SHA-256 of the file as the plan read it ("" when it was
+	// absent): Apply refuses to write over a file changed since.
+	disk string
+}
+
+// PlanOptions are what a plan needs besides the wizard's answers.
+type PlanOptions struct {
+	// StateDir is carto-setup's state directory, where the record of the
+	// last install is kept (RecordDir). Empty means no record: every
+	// difference on disk is treated as described on mergeCustomerEnv.
+	StateDir string
+	// Resolutions settle conflicts, by Conflict.Key.
+	Resolutions map[string]Resolution
 }
 
 // FileSummary describes one file or directory a plan places, for the review
 // page: the path relative to the release directory, its permissions, its
 // size in bytes (0 for the directory), and whether it holds secrets.
 type FileSummary struct {
-	Path   string
-	Mode   fs.FileMode
-	Size   int
-	Secret bool
+	Path    string
+	Mode    fs.FileMode
+	Size    int
+	Secret  bool
+	Readers []string
 }
 
 // RefusedError is returned by NewPlan when the wizard's answers would give
@@ -80,16 +102,26 @@ func (e *RefusedError) Error() string {
 	return "deploy: plan refused: " + strings.Join(msgs, "; ")
 }
 
-// NewPlan computes the install for the release in releaseDir from the
-// wizard's state. It reads the release's VERSION, env.tpl, MIN_VERSION and
-// docker-compose.yml, and the customer.env already in the directory (for
-// the diff only). The customer.env it plans is the uploaded package's, with
-// install.sh's POSTGRES_PASSWORD rename applied (so that install.sh would
-// leave it alone) and only the keys the wizard owns changed; .env and
-// certs/key.json are what install.sh's step B makes of it. When install.sh
-// would warn about an error, or a value cannot be written safely, NewPlan
-// returns a *RefusedError and no plan.
+// NewPlan is NewPlanWith without a state directory or resolutions.
 func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
+	return NewPlanWith(st, releaseDir, PlanOptions{})
+}
+
+// NewPlanWith computes the install for the release in releaseDir from the
+// wizard's state, with the files on disk as the base. It reads the
+// release's VERSION, env.tpl, MIN_VERSION and docker-compose.yml, the
+// customer.env, .env, key.json and certs/ files already in the directory,
+// and the record of the last install under opts.StateDir. customer.env is
+// merged (see mergeCustomerEnv: hand edits are kept, a newer package's
+// changes come in, the wizard's keys take its answers, conflicts wait for
+// a resolution), with install.sh's POSTGRES_PASSWORD rename applied and
+// CRLF line ends made LF; .env and certs/key.json are what install.sh's
+// step B makes of it. Every check runs here, before anything is written:
+// when install.sh would warn about an error, or a value cannot be written
+// safely, NewPlanWith returns a *RefusedError and no plan. Open conflicts
+// do not refuse the plan (the Review page shows them) but Apply refuses to
+// write until they are resolved.
+func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, error) {
 	read := func(name string) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(releaseDir, name))
 		if err != nil {
@@ -113,10 +145,9 @@ func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	current, err := os.ReadFile(filepath.Join(releaseDir, CustomerEnvFile))
-	hadEnv := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Plan{}, fmt.Errorf("deploy: plan: read %s: %w", CustomerEnvFile, err)
+	disk, err := readOptional(releaseDir, CustomerEnvFile)
+	if err != nil {
+		return Plan{}, err
 	}
 
 	if st.Package.CustomerEnv == "" || st.Package.KeyJSON == "" {
@@ -125,42 +156,89 @@ func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
 			Message: "The customer package (customer.env and key.json) has not been uploaded.",
 			Hint:    "Upload the customer package CARTO sent in the package step."}}}
 	}
-	base := installsh.RenamePostgresPassword([]byte(st.Package.CustomerEnv))
-	orig, err := envfile.Parse(base)
+	var notices []string
+	pkg, crlf := envfile.NormalizeNewlines([]byte(st.Package.CustomerEnv))
+	pkg = installsh.RenamePostgresPassword(pkg)
+	pkgF, err := envfile.Parse(pkg)
 	if err != nil {
 		return Plan{}, &RefusedError{Results: []check.Result{{Step: "install", ID: "install.customer_env", Status: check.Fail,
 			Field: "customer_env", Measured: "does not parse", Required: "a valid customer.env",
 			Message: sentence(err), Hint: "Upload the customer.env from CARTO's package unedited."}}}
 	}
-	f, _ := envfile.Parse(base)
-	ed := &editor{f: f, orig: orig, src: base}
-	ed.domain(st.Domain)
-	pgCA := ed.database(st.Database)
-	redisCA := ed.cache(st.Cache)
-	routerCert := ed.router(st.TLS)
-	gcsKey := ed.buckets(st.Buckets)
-	if len(ed.results) > 0 {
-		return Plan{}, &RefusedError{Results: ed.results}
+	var dsk *envfile.File
+	if disk != nil {
+		d, dcrlf := envfile.NormalizeNewlines(disk)
+		crlf = crlf || dcrlf
+		if dsk, err = envfile.Parse(installsh.RenamePostgresPassword(d)); err != nil {
+			return Plan{}, &RefusedError{Results: []check.Result{{Step: "install", ID: "install.customer_env.disk", Status: check.Fail,
+				Field: "customer_env", Measured: "does not parse", Required: "a valid customer.env",
+				Message: "The customer.env in " + releaseDir + " does not parse: " + sentence(err),
+				Hint:    "Fix that line by hand (it was edited since carto-setup wrote it); nothing was changed."}}}
+		}
+	}
+	if crlf {
+		notices = append(notices, "customer.env had Windows (CRLF) line ends; it is written with LF, since bash `source` would keep the \\r in every value.")
+	}
+	var rec *Record
+	if opts.StateDir != "" {
+		r, ok, err := LoadRecord(opts.StateDir)
+		if err != nil {
+			return Plan{}, err
+		}
+		if ok && filepath.Clean(r.ReleaseDir) == filepath.Clean(releaseDir) {
+			rec = &r
+		}
 	}
 
-	newEnv := f.Bytes()
+	// The secrets known before the merge mask what the report shows.
+	known := slices.Concat(secretValues(st, pkgF), st.Advanced.Secrets())
+	if dsk != nil {
+		known = append(known, secretValues(wizard.State{}, dsk)...)
+	}
+	em, err := mergeCustomerEnv(mergeInput{st: st, pkg: pkg, dsk: dsk, rec: rec, res: opts.Resolutions, m: logstream.NewMasker(known)})
+	if err != nil {
+		return Plan{}, &RefusedError{Results: []check.Result{{Step: "install", ID: "install.customer_env.merge", Status: check.Fail,
+			Field: "customer_env", Measured: "cannot merge", Required: "a customer.env carto-setup can write",
+			Message: sentence(err), Hint: "Fix that key in customer.env by hand, or choose the other side of its conflict."}}}
+	}
+	if len(em.results) > 0 {
+		return Plan{}, &RefusedError{Results: em.results}
+	}
+
+	newEnv := em.file.Bytes()
 	dotEnv := installsh.DotEnv(newEnv, version, envTpl)
 	checks := installsh.PostChecks(dotEnv, minVersion)
 	if w := check.Worst(checks); w == check.Fail || w == check.Error {
 		return Plan{}, &RefusedError{Results: checks}
 	}
+	overrides := envTplOverrides(em.file, envTpl)
+	for _, k := range overrides {
+		checks = append(checks, check.Result{Step: "install", ID: "install.env_tpl_override." + strings.ToLower(k), Status: check.Warn,
+			Field: "customer_env", Measured: "set in customer.env and in env.tpl", Required: "set in one place",
+			Message: k + " is set in customer.env, but env.tpl sets it again later in .env, and Compose uses the later value.",
+			Hint:    "The customer.env value of " + k + " has no effect with this release."})
+	}
 
 	p := Plan{
-		dir:         releaseDir,
-		version:     string(bytes.TrimRight(version, "\n")),
-		newEnv:      newEnv,
-		checks:      checks,
-		hadEnvInDir: hadEnv,
-		secrets:     secretValues(st, f),
-		oldEnv:      []byte(st.Package.CustomerEnv),
+		dir:      releaseDir,
+		stateDir: opts.StateDir,
+		version:  string(bytes.TrimRight(version, "\n")),
+		newEnv:   newEnv,
+		checks:   checks,
+		secrets:  slices.Concat(known, secretValues(st, em.file)),
+		oldEnv:   pkg,
 	}
-	if hadEnv {
-		p.oldEnv = current
+	if disk != nil {
+		p.oldEnv = disk
+	}
+	m := p.Masker()
+	p.report = Report{
+		KeptEdits:       keyChanges(em.kept, m),
+		Conflicts:       em.conflicts,
+		PackageChanges:  keyChanges(em.pkg, m),
+		Overwritten:     keyChanges(em.overwritten, m),
+		EnvTplOverrides: overrides,
+		Notices:         notices,
 	}
 	add := func(rel string, data []byte, secret bool) {
 		p.files = append(p.files, plannedFile{rel: rel, data: data, secret: secret})
@@ -170,18 +248,21 @@ func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
 	// Certificates first and .env last, so that a failure half-way never
 	// leaves a .env pointing at files that are not there yet.
 	add(certs(ServiceKeyFile), key, true)
-	if routerCert {
+	if em.out.routerCert {
 		add(certs(RouterCertFile), []byte(st.TLS.CertPEM), false)
 		add(certs(RouterKeyFile), []byte(st.TLS.KeyPEM), true)
 	}
-	if pgCA != "" {
-		add(certs(PostgresCAFile), []byte(pgCA), false)
+	if em.out.pgCA != "" {
+		add(certs(PostgresCAFile), []byte(em.out.pgCA), false)
 	}
-	if redisCA != "" {
-		add(certs(RedisCAFile), []byte(redisCA), false)
+	if em.out.redisCA != "" {
+		add(certs(RedisCAFile), []byte(em.out.redisCA), false)
 	}
-	if gcsKey != "" {
-		add(certs(BucketKeyFile), []byte(gcsKey), true)
+	if em.out.gcsKey != "" {
+		add(certs(BucketKeyFile), []byte(em.out.gcsKey), true)
+	}
+	if em.out.caBundle != "" {
+		add(certs(ExtraCAFile), []byte(em.out.caBundle), false)
 	}
 	add(ServiceKeyFile, key, true)
 	add(CustomerEnvFile, newEnv, true)
@@ -192,9 +273,14 @@ func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
 		// PostChecks parsed the same bytes.
 		return Plan{}, fmt.Errorf("deploy: plan: parse .env: %w", err)
 	}
+	services := parseComposeServices(composeFile)
 	p.scales = map[string]int{}
-	for _, s := range parseComposeServices(composeFile) {
+	p.images = map[string]string{}
+	for _, s := range services {
 		p.services = append(p.services, s.name)
+		if s.image != "" {
+			p.images[s.name] = interpolate(s.image, env)
+		}
 		if s.scale == "" {
 			continue
 		}
@@ -202,7 +288,150 @@ func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
 			p.scales[s.name] = n
 		}
 	}
+	for i := range p.files {
+		p.files[i].readers = fileReaders(services, env, releaseDir, p.files[i].rel)
+	}
+	if err := p.compareWithDisk(rec, disk, version, envTpl, opts.Resolutions); err != nil {
+		return Plan{}, err
+	}
+	p.record = Record{ReleaseDir: releaseDir, Version: p.version, Package: string(pkg), CustomerEnv: string(newEnv),
+		DotEnv: string(dotEnv), WizardKeys: em.owned, KeptMine: em.keptMine}
 	return p, nil
+}
+
+// readOptional reads a file of the release directory; nil when absent.
+func readOptional(dir, rel string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deploy: plan: read %s: %w", rel, err)
+	}
+	return b, nil
+}
+
+// envTplOverrides returns the keys customer.env assigns that env.tpl
+// assigns again: in .env env.tpl comes later, and the last assignment wins
+// (carto-facts §3.0), so the customer.env value is silently ignored.
+func envTplOverrides(customerEnv *envfile.File, envTpl []byte) []string {
+	tpl, err := envfile.Parse(envTpl)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range tpl.Keys() {
+		if _, ok := customerEnv.Get(k); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// compareWithDisk decides what happens to each planned file: created,
+// updated, left alone, or kept by the admin's choice; which need a backup
+// first; which hand edits to report; and which services must restart.
+func (p *Plan) compareWithDisk(rec *Record, diskEnv, version, envTpl []byte, res map[string]Resolution) error {
+	restarts := map[string][]string{}
+	for i := range p.files {
+		f := &p.files[i]
+		cur, err := readOptional(p.dir, f.rel)
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			f.disk = sha(cur)
+		}
+		var recorded *RecordedFile
+		if r, ok := rec.file(f.rel); ok {
+			recorded = &r
+		}
+		handEdited := cur != nil && recorded != nil && recorded.SHA256 != f.disk
+		change := FileChange{Path: f.rel, Secret: f.secret, Readers: f.readers}
+		switch {
+		case cur == nil:
+			f.action = FileCreate
+		case bytes.Equal(cur, f.data):
+			f.action = FileUnchanged
+		default:
+			f.action = FileUpdate
+			switch f.rel {
+			case CustomerEnvFile:
+				// Merged above; the previous content is kept as a backup.
+				f.backup = true
+				change.HandEdited = handEdited
+			case DotEnvFile:
+				switch {
+				case handEdited:
+					change.HandEdited, f.backup = true, true
+					p.report.Notices = append(p.report.Notices, ".env was edited by hand since carto-setup wrote it"+
+						dotEnvKeys(rec.DotEnv, cur)+"; it is backed up and generated again from customer.env, as install.sh does. Put lasting settings in customer.env.")
+				case recorded == nil && !bytes.Equal(cur, installsh.DotEnv(diskEnv, version, envTpl)):
+					f.backup = true
+					p.report.Notices = append(p.report.Notices, ".env differs from what install.sh generates from the customer.env on disk; it is backed up and generated again.")
+				}
+			default:
+				switch {
+				case recorded == nil:
+					f.backup = true
+					p.report.Notices = append(p.report.Notices, f.rel+" is replaced; carto-setup has no record of writing it, so the current file is backed up first.")
+				case !handEdited && recorded.Declined != "" && recorded.Declined == sha(f.data) && res[f.rel] == "":
+					// Kept over this very content before: the choice stands.
+					change.HandEdited, f.action = true, FileKeep
+				case handEdited || recorded.Declined != "":
+					change.HandEdited = true
+					c := Conflict{Kind: ConflictFile, Key: f.rel}
+					switch res[f.rel] {
+					case KeepMine:
+						c.Resolution, f.action = KeepMine, FileKeep
+					case TakeWizard:
+						c.Resolution, f.backup = TakeWizard, true
+					}
+					p.report.Conflicts = append(p.report.Conflicts, c)
+				}
+			}
+		}
+		change.Action, change.Backup = f.action, f.backup
+		p.report.Files = append(p.report.Files, change)
+		if f.action == FileCreate || f.action == FileUpdate {
+			for _, s := range f.readers {
+				restarts[s] = append(restarts[s], f.rel)
+			}
+		}
+	}
+	for _, s := range p.services {
+		if files, ok := restarts[s]; ok {
+			p.report.Restarts = append(p.report.Restarts, Restart{Service: s, Files: files})
+		}
+	}
+	return nil
+}
+
+// file returns the record of one file; a nil record has none.
+func (r *Record) file(rel string) (RecordedFile, bool) {
+	if r == nil {
+		return RecordedFile{}, false
+	}
+	f, ok := r.Files[rel]
+	return f, ok
+}
+
+// dotEnvKeys names the keys that differ between two .env contents, for a
+// notice: " (keys A, B)".
+func dotEnvKeys(old string, cur []byte) string {
+	a, err1 := envfile.Parse([]byte(old))
+	b, err2 := envfile.Parse(cur)
+	if err1 != nil || err2 != nil {
+		return ""
+	}
+	var keys []string
+	for _, c := range envfile.Changes(a, b, nil) {
+		keys = append(keys, c.Key)
+	}
+	if len(keys) == 0 {
+		return " (comments or layout only)"
+	}
+	return " (keys " + strings.Join(keys, ", ") + ")"
 }
 
 // ReleaseDir returns the release directory the plan writes into.
@@ -247,14 +476,34 @@ func (p Plan) Diff() []DiffLine {
 }
 
 // Files returns what the plan places, certs/ first, with owner-only
-// permissions.
+// permissions; Readers names the services that are given read access on
+// top of them (Report says what happens to each file).
 func (p Plan) Files() []FileSummary {
 	out := []FileSummary{{Path: CertsDir, Mode: fs.ModeDir | DirPerm}}
 	for _, f := range p.files {
-		out = append(out, FileSummary{Path: f.rel, Mode: FilePerm, Size: len(f.data), Secret: f.secret})
+		out = append(out, FileSummary{Path: f.rel, Mode: FilePerm, Size: len(f.data), Secret: f.secret, Readers: slices.Clone(f.readers)})
 	}
 	return out
 }
+
+// Report returns what the Review page and `apply --json` show besides the
+// diff: kept hand edits, conflicts, package changes, files, restarts.
+func (p Plan) Report() Report {
+	r := p.report
+	r.KeptEdits = slices.Clone(r.KeptEdits)
+	r.Conflicts = slices.Clone(r.Conflicts)
+	r.PackageChanges = slices.Clone(r.PackageChanges)
+	r.Overwritten = slices.Clone(r.Overwritten)
+	r.Files = slices.Clone(r.Files)
+	r.Restarts = slices.Clone(r.Restarts)
+	r.EnvTplOverrides = slices.Clone(r.EnvTplOverrides)
+	r.Notices = slices.Clone(r.Notices)
+	return r
+}
+
+// Images returns the image each service runs, as the planned .env names
+// it.
+func (p Plan) Images() map[string]string { return maps.Clone(p.images) }
 
 // ComposeCommand returns the Compose command line the install runs, quoted
 // for a POSIX shell, for the admin to read or run by hand.

@@ -70,6 +70,13 @@ type Deps struct {
 	Docker logstream.Docker
 	// Images is needed only when RunConfig.StandinBinary is set.
 	Images Images
+	// Users reads the user of each service's image, so that exactly that
+	// user may read the files the service mounts; nil means Docker when
+	// it can (*engine.Client does).
+	Users ImageUsers
+	// Restarter restarts the services whose mounted files changed; nil
+	// means Docker when it can.
+	Restarter Restarter
 }
 
 // RunConfig says what to install and where to report.
@@ -125,9 +132,14 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error, which may quote raw tool output.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Run installs the plan: it writes the files (Apply), builds the stand-in
-// image when asked to, finds Compose, follows the project's containers
-// into the hub and the board, runs `compose up -d`, and waits until every
+// Run installs the plan: it refuses while a conflict is open, builds the
+// stand-in image when asked to, finds Compose and reads the user of every
+// image whose service reads a planned file, all before anything is
+// written; then it writes the files (ApplyWith, each readable by exactly
+// the users of the services that read it), follows the project's
+// containers into the hub and the board, runs `compose up -d`, restarts
+// the services Compose left running although a file they mount changed
+// (Report.Restarts), and waits until every
 // service of the release reaches its expected state (workspace-migrations
 // exited 0, every other service running, services scaled to 0 left out),
 // one fails, or cfg.Expect passes. Progress goes to out as lines, masked.
@@ -177,15 +189,10 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 	logf := func(format string, args ...any) { w.Line(fmt.Sprintf(format, args...)) }
 	dir := cfg.Plan.dir
 
-	logf("Writing the configuration into %s.", dir)
-	if err := Apply(cfg.Plan, cfg.Now()); err != nil {
-		return &Error{Step: "apply", Message: "The configuration files could not be written: " + err.Error(),
-			Hint: "Check that carto-setup's user owns the release directory and that the disk is not full.", Err: err}
+	// Everything that can fail is asked before anything is written.
+	if open := cfg.Plan.report.Open(); len(open) > 0 {
+		return applyError(&ConflictError{Conflicts: open})
 	}
-	for _, f := range cfg.Plan.Files() {
-		logf("  %s %s", f.Mode, f.Path)
-	}
-
 	if cfg.StandinBinary != "" {
 		if err := buildStandin(ctx, deps.Images, cfg.StandinBinary, cfg.Plan.version, w, logf); err != nil {
 			return err
@@ -198,6 +205,20 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 			Hint: "Install the docker compose plugin, or docker-compose 1.29 or newer.", Err: err}
 	}
 	logf("Using %s.", tool)
+	users, err := ServiceUsers(ctx, deps.imageUsers(), cfg.Plan, logf)
+	if err != nil {
+		return err
+	}
+
+	logf("Writing the configuration into %s.", dir)
+	applied := time.Now()
+	if err := ApplyWith(cfg.Plan, ApplyOptions{Now: cfg.Now(), Users: users}); err != nil {
+		return applyError(err)
+	}
+	for _, f := range cfg.Plan.report.Files {
+		logf("  %s %s", f.Action, f.Path)
+	}
+	logAccess(cfg.Plan, users, logf)
 
 	// Follow before starting anything, so that no event is missed: a
 	// migration that fails at once dies before Compose even returns.
@@ -234,6 +255,9 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 			Hint: "Check that Docker Compose works for this user (docker-compose version).", Err: err}
 	}
 	w.Flush()
+	if err := restartChanged(ctx, deps, cfg.Plan, cfg.Project, applied, logf); err != nil {
+		return err
+	}
 	logf("Compose started the stack; waiting up to %s for every service.", cfg.Expect)
 	return wait(ctx, deps.Docker, cfg, board, masker, logf)
 }
@@ -244,12 +268,16 @@ func buildStandin(ctx context.Context, images Images, binary, version string, pr
 		return &Error{Step: "image", Message: "No image builder was given for the stand-in release."}
 	}
 	ref := release.ImageTag(version)
-	ok, err := images.ImageExists(ctx, ref)
-	if err != nil {
-		return &Error{Step: "image", Message: "Could not ask Docker for the stand-in image " + ref + ".",
-			Hint: "Check that Docker is running.", Err: err}
+	present := true
+	for _, tag := range release.ImageTags(version) {
+		ok, err := images.ImageExists(ctx, tag)
+		if err != nil {
+			return &Error{Step: "image", Message: "Could not ask Docker for the stand-in image " + tag + ".",
+				Hint: "Check that Docker is running.", Err: err}
+		}
+		present = present && ok
 	}
-	if ok {
+	if present {
 		logf("The stand-in image %s is present.", ref)
 		return nil
 	}

@@ -188,17 +188,30 @@ services:
     scale: ${LOCAL_POSTGRES_SCALE}
     environment:
       A: b
+    volumes:
+      - ${BASE}certs:/usr/src/certs:ro
+      - data:/var/lib/data
+      - type: bind
+        source: ./other
+        target: /x
+      - type: volume
+        source: data
+        target: /y
   cache:
     image: y
     scale: "${LOCAL_REDIS_SCALE:-1}"
   api:
-    image: z
+    image: ${API_IMAGE}
     scale: 2
 volumes:
   data: {}
 `
 	got := parseComposeServices([]byte(yml))
-	want := []composeService{{"db", "${LOCAL_POSTGRES_SCALE}"}, {"cache", `"${LOCAL_REDIS_SCALE:-1}"`}, {"api", "2"}}
+	want := []composeService{
+		{name: "db", scale: "${LOCAL_POSTGRES_SCALE}", image: "x", volumes: []string{"${BASE}certs:/usr/src/certs:ro", "data:/var/lib/data", "./other:/x"}},
+		{name: "cache", scale: "${LOCAL_REDIS_SCALE:-1}", image: "y"},
+		{name: "api", scale: "2", image: "${API_IMAGE}"},
+	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(composeService{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

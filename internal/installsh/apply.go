@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
 	"github.com/carto-setup/carto-setup/internal/check"
@@ -32,15 +33,17 @@ type Options struct {
 // ErrChecksFailed is returned by Apply when a step A or step C check failed.
 var ErrChecksFailed = errors.New("install: checks failed")
 
-// Apply does in dir what `bash install.sh` does there. Without
-// IgnoreChecks it runs step A and stops before writing anything if a check
-// fails. Step B renames a legacy POSTGRES_PASSWORD in customer.env (rewriting
-// the file atomically, with its mode kept, only when that changes it),
-// writes .env (mode 0600) and copies key.json to certs/key.json (mode 0600;
-// certs/ is created with mode 0700). Without IgnoreChecks step C then checks
-// the result. It returns every check result; the error is ErrChecksFailed
-// when a check failed and something else when a file could not be read or
-// written.
+// Apply does in dir what `bash install.sh` does there, with every check
+// first: without IgnoreChecks it runs step A, then computes step B's
+// result and runs step C on it, and writes nothing at all when any check
+// fails (install.sh checks step C after it has rewritten .env, so that a
+// package below MIN_VERSION leaves a new .env behind for the next
+// `docker-compose up -d`). Step B renames a legacy POSTGRES_PASSWORD in
+// customer.env (rewriting the file atomically, with its mode kept, only
+// when that changes it), writes .env (mode 0600) and copies key.json to
+// certs/key.json (mode 0600; certs/ is created with mode 0700). It returns
+// every check result; the error is ErrChecksFailed when a check failed
+// and something else when a file could not be read or written.
 func Apply(ctx context.Context, dir string, opts Options) ([]check.Result, error) {
 	var results []check.Result
 	if !opts.IgnoreChecks {
@@ -76,8 +79,20 @@ func Apply(ctx context.Context, dir string, opts Options) ([]check.Result, error
 	if err != nil {
 		return results, err
 	}
+	renamed := RenamePostgresPassword(customerEnv)
+	dotEnv := DotEnv(renamed, version, envTpl)
+	if !opts.IgnoreChecks {
+		minVersion, err := read("MIN_VERSION")
+		if err != nil {
+			return results, err
+		}
+		results = append(results, PostChecks(dotEnv, minVersion)...)
+		if !passed(results) {
+			return results, ErrChecksFailed
+		}
+	}
 
-	if renamed := RenamePostgresPassword(customerEnv); !bytes.Equal(renamed, customerEnv) {
+	if !bytes.Equal(renamed, customerEnv) {
 		path := filepath.Join(dir, "customer.env")
 		st, err := os.Stat(path)
 		if err != nil {
@@ -86,9 +101,7 @@ func Apply(ctx context.Context, dir string, opts Options) ([]check.Result, error
 		if err := atomicfile.WriteFile(path, renamed, st.Mode().Perm()); err != nil {
 			return results, fmt.Errorf("install: rename POSTGRES_PASSWORD in customer.env: %w", err)
 		}
-		customerEnv = renamed
 	}
-	dotEnv := DotEnv(customerEnv, version, envTpl)
 	if err := atomicfile.WriteFile(filepath.Join(dir, ".env"), dotEnv, SecretPerm); err != nil {
 		return results, fmt.Errorf("install: write .env: %w", err)
 	}
@@ -98,18 +111,6 @@ func Apply(ctx context.Context, dir string, opts Options) ([]check.Result, error
 	}
 	if err := atomicfile.WriteFile(filepath.Join(certs, "key.json"), key, SecretPerm); err != nil {
 		return results, fmt.Errorf("install: copy key.json: %w", err)
-	}
-
-	if opts.IgnoreChecks {
-		return results, nil
-	}
-	minVersion, err := read("MIN_VERSION")
-	if err != nil {
-		return results, err
-	}
-	results = append(results, PostChecks(dotEnv, minVersion)...)
-	if !passed(results) {
-		return results, ErrChecksFailed
 	}
 	return results, nil
 }
@@ -169,6 +170,31 @@ func RunEnvCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return 1
 	}
 	fmt.Fprintln(stdout, "[INFO]: File .env successfully created")
-	fmt.Fprintln(stdout, "[INFO]: Script finished, run docker compose up -d")
+	fmt.Fprintf(stdout, "[INFO]: Script finished, run %s up -d\n", composeCommand(ctx, tools))
 	return 0
+}
+
+// ComposeNamer is what a ToolVersions also implements when it knows which
+// Compose the host has: "docker-compose" (the standalone binary) or
+// "docker compose" (the plugin).
+type ComposeNamer interface {
+	ComposeCommand(ctx context.Context) (string, error)
+}
+
+// composeCommand names the Compose command to tell the admin to run: the
+// one tools detected when it can say, else the one its version output
+// reveals (only the standalone v1 binary prints "docker-compose version"),
+// else the plugin.
+func composeCommand(ctx context.Context, tools ToolVersions) string {
+	if n, ok := tools.(ComposeNamer); ok {
+		if name, err := n.ComposeCommand(ctx); err == nil && name != "" {
+			return name
+		}
+	}
+	if tools != nil {
+		if out, err := tools.Compose(ctx); err == nil && strings.HasPrefix(strings.TrimSpace(out), "docker-compose version") {
+			return "docker-compose"
+		}
+	}
+	return "docker compose"
 }

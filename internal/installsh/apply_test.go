@@ -3,22 +3,55 @@ package installsh
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/google/go-cmp/cmp"
 )
 
 type fakeTools struct {
 	docker, compose string
+	name            string // the Compose command, when the tools know it
 	err             error
 }
 
 func (f fakeTools) Docker(context.Context) (string, error)  { return f.docker, f.err }
 func (f fakeTools) Compose(context.Context) (string, error) { return f.compose, f.err }
+func (f fakeTools) ComposeCommand(context.Context) (string, error) {
+	if f.name == "" {
+		return "", errors.New("unknown")
+	}
+	return f.name, nil
+}
+
+// hashDir returns the SHA-256 of every file under dir.
+func hashDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		out[strings.TrimPrefix(path, dir)] = hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 var goodTools = fakeTools{docker: "Docker version 24.0.7, build afdd53b", compose: "Docker Compose version v2.27.0"}
 
@@ -135,22 +168,26 @@ func TestApplyFailures(t *testing.T) {
 		{"no docker", nil, fakeTools{err: errors.New("exec: docker: not found")}, "install.docker", "Could not get the Docker version", false},
 		{"missing key.json", map[string]*string{"key.json": nil}, goodTools, "install.file.key.json", "key.json is missing", false},
 		{"missing MIN_VERSION", map[string]*string{"MIN_VERSION": nil}, goodTools, "install.file.MIN_VERSION", "MIN_VERSION is missing", false},
-		{"no package version", map[string]*string{"customer.env": ptr("LOCAL_POSTGRES_SCALE=0\nPOSTGRES_ADMIN_PASSWORD=x\n")}, goodTools,
-			"install.package_version", "CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION is missing", true},
+		{"no package version", map[string]*string{"customer.env": ptr("LOCAL_POSTGRES_SCALE=0\nPOSTGRES_PASSWORD=x\n")}, goodTools,
+			"install.package_version", "CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION is missing", false},
 		{"package too old", map[string]*string{"MIN_VERSION": ptr("2026.5.1\n")}, goodTools,
-			"install.min_version", "older than 2026.5.1", true},
+			"install.min_version", "older than 2026.5.1", false},
 		{"quoted old package", map[string]*string{"customer.env": ptr(strings.Replace(goodCustomerEnv, "=2026.4.2", `="2022.05.12-5"`, 1)),
-			"MIN_VERSION": ptr("2022.6.28\n")}, goodTools, "install.min_version", "older than 2022.6.28", true},
+			"MIN_VERSION": ptr("2022.6.28\n")}, goodTools, "install.min_version", "older than 2022.6.28", false},
 		{"scale unset", map[string]*string{"customer.env": ptr(strings.Replace(goodCustomerEnv, "LOCAL_POSTGRES_SCALE=0\n", "", 1))}, goodTools,
-			"install.local_postgres_scale", "LOCAL_POSTGRES_SCALE is not set", true},
+			"install.local_postgres_scale", "LOCAL_POSTGRES_SCALE is not set", false},
 		{"empty admin password", map[string]*string{"customer.env": ptr(strings.Replace(goodCustomerEnv, "'pw'", "", 1))}, goodTools,
-			"install.postgres_admin_password", "There is no Postgres Admin password defined", true},
-		{"bad .env", map[string]*string{"env.tpl": ptr("X=${ bad\n")}, goodTools, "install.env", "could not read the generated .env", true},
+			"install.postgres_admin_password", "There is no Postgres Admin password defined", false},
+		{"bad .env", map[string]*string{"env.tpl": ptr("X=${ bad\n")}, goodTools, "install.env", "could not read the generated .env", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := release(t, tt.files)
+			before := hashDir(t, dir)
 			results, err := Apply(context.Background(), dir, Options{Tools: tt.tools})
+			if diff := cmp.Diff(before, hashDir(t, dir)); diff != "" {
+				t.Errorf("a failed check left files changed (-before +after):\n%s", diff)
+			}
 			if !errors.Is(err, ErrChecksFailed) {
 				t.Fatalf("Apply error = %v, want ErrChecksFailed", err)
 			}
@@ -205,7 +242,13 @@ func TestRunEnvCommand(t *testing.T) {
 		wantStderr string
 	}{
 		{"success", nil, func(d string) []string { return []string{"--dir", d} }, goodTools, 0,
-			"[INFO]: File .env successfully created", ""},
+			"[INFO]: File .env successfully created\n[INFO]: Script finished, run docker compose up -d\n", ""},
+		{"standalone compose", nil, func(d string) []string { return []string{"--dir", d} },
+			fakeTools{docker: "20.10.24", compose: "docker-compose version 1.29.2, build unknown"}, 0,
+			"[INFO]: Script finished, run docker-compose up -d\n", ""},
+		{"detected compose", nil, func(d string) []string { return []string{"--dir", d} },
+			fakeTools{docker: "20.10.24", compose: "Docker Compose version v2.27.0", name: "docker-compose"}, 0,
+			"[INFO]: Script finished, run docker-compose up -d\n", ""},
 		{"check failure", map[string]*string{"MIN_VERSION": ptr("2027.1.1")}, func(d string) []string { return []string{"--dir", d} }, goodTools, 1,
 			"[ERROR]: The customer package version 2026.4.2 is older than 2027.1.1", "checks failed"},
 		{"ignore checks", map[string]*string{"MIN_VERSION": ptr("2027.1.1")}, func(d string) []string { return []string{"--dir", d, "--ignore-checks"} },

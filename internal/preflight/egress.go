@@ -18,9 +18,14 @@ import (
 )
 
 // EgressTargets returns the host:port endpoints the VM must reach over
-// HTTPS: the services CARTO's old whitelisted_domains list names, plus the
-// custom bucket endpoint when cfg uses S3 or Azure (GCS is in the list
-// already). Data-warehouse endpoints are not included: they depend on
+// HTTPS: the required, deployment and LDS services of CARTO's deployment
+// requirements page (auth, Pub/Sub, www.googleapis.com, OpenAI for AI
+// Agents, storage, gcr.io and Cloud Resource Manager for the images,
+// TomTom and HERE), plus the Google services of CARTO's older
+// whitelisted_domains list, plus the custom bucket endpoint when cfg uses
+// S3 or Azure (GCS is in the list already). An S3-compatible endpoint
+// given as http:// is returned as "http://host:port", to be probed without
+// TLS. Data-warehouse endpoints are not included: they depend on
 // connections made later, inside CARTO.
 func EgressTargets(cfg Config) []string {
 	if cfg.EgressTargets != nil {
@@ -39,6 +44,8 @@ func EgressTargets(cfg Config) []string {
 		"tools.google.com",
 		"api.tomtom.com",
 		"isoline.router.hereapi.com",
+		"api.openai.com",
+		"cloudresourcemanager.googleapis.com",
 	}
 	switch cfg.BucketProvider {
 	case BucketsS3:
@@ -57,7 +64,7 @@ func EgressTargets(cfg Config) []string {
 	}
 	targets := make([]string, len(hosts))
 	for i, h := range hosts {
-		if _, _, err := net.SplitHostPort(h); err != nil {
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(h, plainPrefix)); err != nil {
 			h = net.JoinHostPort(h, "443")
 		}
 		targets[i] = h
@@ -65,12 +72,21 @@ func EgressTargets(cfg Config) []string {
 	return targets
 }
 
+// plainPrefix marks a target that speaks plain HTTP: it is probed with a
+// TCP connect alone.
+const plainPrefix = "http://"
+
 // endpointHostPort turns an S3-compatible endpoint, given as a URL or a
-// bare host[:port], into host[:port].
+// bare host[:port], into host[:port], or http://host:port for a plain
+// HTTP endpoint.
 func endpointHostPort(endpoint string) string {
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
-		if u.Port() == "" && u.Scheme == "http" {
-			return net.JoinHostPort(u.Hostname(), "80")
+		if u.Scheme == "http" {
+			port := u.Port()
+			if port == "" {
+				port = "80"
+			}
+			return plainPrefix + net.JoinHostPort(u.Hostname(), port)
 		}
 		return u.Host
 	}
@@ -91,8 +107,10 @@ func checkEgress(ctx context.Context, deps Deps, cfg Config) []check.Result {
 // probeEgress connects to target and completes a TLS handshake with the
 // host as SNI, verifying the certificate, all within timeout. Verification
 // matters: a TLS-inspecting proxy answers the connect but presents its own
-// certificate, which CARTO's services will reject too.
+// certificate, which CARTO's services will reject too. A target written
+// http://host:port speaks plain HTTP and is only connected to.
 func probeEgress(ctx context.Context, deps Deps, target string, timeout time.Duration) check.Result {
+	target, plain := strings.CutPrefix(target, plainPrefix)
 	host, _, err := net.SplitHostPort(target)
 	if err != nil {
 		host = target
@@ -125,6 +143,9 @@ func probeEgress(ctx context.Context, deps Deps, target string, timeout time.Dur
 		return fail("connect: failed", fmt.Sprintf(firewallHint, host))
 	}
 	defer conn.Close()
+	if plain {
+		return result(id, check.Pass, "TCP to "+target+" OK (plain HTTP, no TLS)", "TCP connect to "+target+" within "+timeout.String(), host+" is reachable.", "")
+	}
 	tc := tls.Client(conn, &tls.Config{ServerName: host, RootCAs: deps.RootCAs, MinVersion: tls.VersionTLS12})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		var unknownCA x509.UnknownAuthorityError

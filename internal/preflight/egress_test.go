@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +21,13 @@ import (
 
 func TestEgressTargets(t *testing.T) {
 	base := len(EgressTargets(Config{}))
-	if base != 12 {
-		t.Fatalf("default list has %d targets, want the 12 CARTO names", base)
+	if base != 14 {
+		t.Fatalf("default list has %d targets, want the 14 CARTO names", base)
+	}
+	for _, want := range []string{"api.openai.com:443", "cloudresourcemanager.googleapis.com:443", "auth.carto.com:443", "pubsub.googleapis.com:443"} {
+		if !slices.Contains(EgressTargets(Config{}), want) {
+			t.Errorf("the default list lacks %s (CARTO's requirements page)", want)
+		}
 	}
 	tests := []struct {
 		name string
@@ -31,7 +39,8 @@ func TestEgressTargets(t *testing.T) {
 		{"s3 region", Config{BucketProvider: BucketsS3, S3Region: "eu-west-1"}, []string{"s3.eu-west-1.amazonaws.com:443"}},
 		{"s3 without region", Config{BucketProvider: BucketsS3}, []string{"s3.amazonaws.com:443"}},
 		{"s3-compatible https", Config{BucketProvider: BucketsS3, S3Endpoint: "https://minio.example.com:9000/"}, []string{"minio.example.com:9000"}},
-		{"s3-compatible http", Config{BucketProvider: BucketsS3, S3Endpoint: "http://minio.example.com"}, []string{"minio.example.com:80"}},
+		{"s3-compatible http", Config{BucketProvider: BucketsS3, S3Endpoint: "http://minio.example.com"}, []string{"http://minio.example.com:80"}},
+		{"s3-compatible http with port", Config{BucketProvider: BucketsS3, S3Endpoint: "http://10.0.0.5:9000"}, []string{"http://10.0.0.5:9000"}},
 		{"s3-compatible bare host", Config{BucketProvider: BucketsS3, S3Endpoint: "objects.example.com"}, []string{"objects.example.com:443"}},
 		{"azure", Config{BucketProvider: BucketsAzure, AzureAccount: "cartoacct"}, []string{"cartoacct.blob.core.windows.net:443"}},
 		{"azure without account", Config{BucketProvider: BucketsAzure}, nil},
@@ -172,8 +181,8 @@ func TestProbeEgress(t *testing.T) {
 func TestEgressLive(t *testing.T) {
 	deps := DefaultDeps(os.Getenv)
 	rs := checkEgress(context.Background(), deps, Config{EgressTimeout: 2 * time.Second})
-	if len(rs) != 12 {
-		t.Fatalf("got %d results, want 12", len(rs))
+	if len(rs) != 14 {
+		t.Fatalf("got %d results, want 14", len(rs))
 	}
 	for _, r := range rs {
 		t.Logf("%s: %s: %s", r.ID, r.Status, r.Measured)
@@ -187,5 +196,28 @@ func TestEgressLive(t *testing.T) {
 		default:
 			t.Errorf("%s status %s, want pass or fail", r.ID, r.Status)
 		}
+	}
+}
+
+// TestProbeEgressPlainHTTP probes an http:// S3-compatible endpoint (a
+// real plain HTTP server): without TLS it passes, while the TLS probe the
+// same server got before fails its handshake.
+func TestProbeEgressPlainHTTP(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	targets := EgressTargets(Config{BucketProvider: BucketsS3, S3Endpoint: srv.URL})
+	target := targets[len(targets)-1]
+	if target != "http://"+addr {
+		t.Fatalf("target %q, want http://%s", target, addr)
+	}
+	deps := Deps{Dial: (&net.Dialer{}).DialContext}
+	r := probeEgress(context.Background(), deps, target, 2*time.Second)
+	if r.Status != check.Pass || !strings.Contains(r.Measured, "no TLS") {
+		t.Errorf("plain probe = %s %q, want a pass without TLS", r.Status, r.Measured)
+	}
+	assertComplete(t, r)
+	if r := probeEgress(context.Background(), deps, addr, 2*time.Second); r.Status != check.Fail || !strings.HasPrefix(r.Measured, "TLS:") {
+		t.Errorf("TLS probe of a plain server = %s %q, want a TLS failure", r.Status, r.Measured)
 	}
 }

@@ -20,13 +20,43 @@ import (
 //go:embed files
 var files embed.FS
 
-// ImageRepository is the image name every stand-in service runs; env.tpl
-// builds it as ${DOCKER_REGISTRY_BASE_PATH}/standin.
-const ImageRepository = "carto-standin/standin"
+// ImageRepository is the image every stand-in service but the router
+// runs; env.tpl builds it as ${DOCKER_REGISTRY_BASE_PATH}/standin.
+// RouterImageRepository is router-http's
+// (${DOCKER_REGISTRY_BASE_PATH}/router-http). The two differ only in their
+// user, as CARTO's images carry theirs.
+const (
+	ImageRepository       = "carto-standin/standin"
+	RouterImageRepository = "carto-standin/router-http"
+)
+
+// The users the stand-in images run as, the uids CARTO's Helm chart runs
+// the same images as: 101 for the router (nginx), 1000 for the APIs and
+// every other service. The compose file sets no user:, as CARTO's does
+// not.
+const (
+	RouterUser  = "101:101"
+	ServiceUser = "1000:1000"
+)
 
 // ImageTag returns the stand-in image reference for a release version, the
 // same one env.tpl produces from CARTO_SELFHOSTED_VERSION.
 func ImageTag(version string) string { return ImageRepository + ":" + version }
+
+// ImageTags returns every image reference BuildImages builds for version.
+func ImageTags(version string) []string {
+	return []string{ImageTag(version), RouterImageRepository + ":" + version}
+}
+
+// RemoveImages removes every stand-in image of version; an absent one is
+// not an error.
+func RemoveImages(ctx context.Context, eng *engine.Client, version string) error {
+	var errs []error
+	for _, tag := range ImageTags(version) {
+		errs = append(errs, eng.RemoveImage(ctx, tag))
+	}
+	return errors.Join(errs...)
+}
 
 // DefaultVersion is the VERSION the embedded release carries.
 func DefaultVersion() string {
@@ -91,19 +121,23 @@ func writeRelease(dir, version string, edit func(name string, data []byte) ([]by
 	return nil
 }
 
-// Dockerfile is the stand-in image's recipe: the static carto-setup
-// executable alone, whose hidden "standin" subcommand plays the service
-// named by the compose command.
-const Dockerfile = `FROM scratch
+// Dockerfile returns the stand-in image's recipe for a user: the static
+// carto-setup executable alone, whose hidden "standin" subcommand plays the
+// service named by the compose command, run as user.
+func Dockerfile(user string) string {
+	return `FROM scratch
 COPY carto-setup /carto-setup
 LABEL org.opencontainers.image.title="carto-setup stand-in CARTO release" \
       org.opencontainers.image.description="Test double of CARTO Self-Hosted; not CARTO software"
+USER ` + user + `
 ENTRYPOINT ["/carto-setup", "standin"]
 `
+}
 
-// BuildImages builds the stand-in image ImageTag(version) from binary, a
+// BuildImages builds the stand-in images ImageTags(version) from binary, a
 // static executable (CGO_ENABLED=0) that runs standin.Main for the
-// arguments "standin <service>". Build output goes to progress.
+// arguments "standin <service>": the router's as RouterUser, the others'
+// as ServiceUser. Build output goes to progress.
 func BuildImages(ctx context.Context, eng *engine.Client, binary string, version string, progress io.Writer) error {
 	if !validVersion(version) {
 		return fmt.Errorf("release: build images: version %q is not of the form YYYY.M.D[-suffix]", version)
@@ -115,11 +149,12 @@ func BuildImages(ctx context.Context, eng *engine.Client, binary string, version
 	if err != nil {
 		return fmt.Errorf("release: build images: %w", err)
 	}
-	err = eng.BuildImage(ctx, ImageTag(version), map[string]engine.BuildFile{
-		"carto-setup": {Data: exe, Mode: 0o755},
-	}, Dockerfile, progress)
-	if err != nil {
-		return fmt.Errorf("release: build images: %w", err)
+	files := map[string]engine.BuildFile{"carto-setup": {Data: exe, Mode: 0o755}}
+	tags := ImageTags(version)
+	for i, user := range []string{ServiceUser, RouterUser} {
+		if err := eng.BuildImage(ctx, tags[i], files, Dockerfile(user), progress); err != nil {
+			return fmt.Errorf("release: build images: %w", err)
+		}
 	}
 	return nil
 }

@@ -340,14 +340,17 @@ func TestStack(t *testing.T) {
 		t.Fatalf("BuildImages: %v\n%s", err, progress.String())
 	}
 	t.Cleanup(func() {
-		if err := eng.RemoveImage(context.Background(), ImageTag(version)); err != nil {
+		if err := RemoveImages(context.Background(), eng, version); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
 
-	t.Logf("%s: built image %s", time.Since(start).Round(time.Millisecond), ImageTag(version))
+	t.Logf("%s: built images %s", time.Since(start).Round(time.Millisecond), strings.Join(ImageTags(version), ", "))
 
-	// Write the release and the customer package, as the admin would.
+	// Write the release and the customer package, as an admin following
+	// CARTO's docs would: files unzipped or copied with the usual umask,
+	// so 0644 (install.sh copies key.json with its mode). The images run as
+	// uids 101 and 1000, so owner-only files would not do here.
 	dir := filepath.Join(work, "carto-selfhosted")
 	if err := Write(dir, version); err != nil {
 		t.Fatal(err)
@@ -359,7 +362,7 @@ func TestStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{"router.crt": certPEM, "router.key": keyPEM, "postgresql-ssl-ca.crt": pg.CAPEM} {
-		if err := os.WriteFile(filepath.Join(certs, name), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(certs, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -383,8 +386,8 @@ func TestStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "customer.env"), []byte(env), 0o600)
-	os.WriteFile(filepath.Join(dir, "key.json"), keyJSON, 0o600)
+	os.WriteFile(filepath.Join(dir, "customer.env"), []byte(env), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.json"), keyJSON, 0o644)
 	install := exec.CommandContext(ctx, bash, "install.sh")
 	install.Dir = dir
 	out, err := install.CombinedOutput()
@@ -580,4 +583,51 @@ func TestStack(t *testing.T) {
 		t.Logf("router-http logs:\n%s\nworkspace-migrations logs:\n%s", logs("router-http"), migrationLogs)
 	}
 	t.Logf("%s: checks done", time.Since(start).Round(time.Millisecond))
+}
+
+// TestRealisticCustomerEnv checks the realistic package against
+// carto-facts §3: every variable Compose and env.tpl need from
+// customer.env, the external blocks commented out, and the newer version
+// changing what it says it changes.
+func TestRealisticCustomerEnv(t *testing.T) {
+	old, err := RealisticCustomerEnv(RealisticOldVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := uncommented(string(old))
+	for _, k := range []string{
+		"SELFHOSTED_DOMAIN", "SELFHOSTED_TENANT_ID", "SELFHOSTED_GCP_PROJECT_ID",
+		"CARTO_AUTH0_CLIENT_ID", "CARTO_AUTH0_CUSTOM_DOMAIN",
+		"ACC_DOMAIN", "ACC_GCP_PROJECT_ID", "ACC_GCP_PROJECT_REGION",
+		"DO_API_DOMAIN", "DO_ASSETS_DOMAIN",
+		"LOCAL_POSTGRES_SCALE", "LOCAL_REDIS_SCALE", "POSTGRES_ADMIN_USER", "POSTGRES_ADMIN_PASSWORD",
+		"CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION", "WORKSPACE_IMPORTS_BUCKET", "IMPORT_BUCKET",
+	} {
+		if keys[k] == "" {
+			t.Errorf("%s is not set", k)
+		}
+	}
+	if keys["SELFHOSTED_TENANT_ID"] != RealisticTenantID || keys["CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION"] != RealisticOldVersion {
+		t.Errorf("tenant %q version %q", keys["SELFHOSTED_TENANT_ID"], keys["CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION"])
+	}
+	text := string(old)
+	for _, line := range []string{"# LOCAL_POSTGRES_SCALE=0\n", "# REDIS_TLS_CA=/usr/src/certs/redis-tls-ca.crt\n",
+		"# ROUTER_SSL_CERTIFICATE_PATH=/etc/nginx/ssl/<cert>.crt\n", "# HTTPS_PROXY=http://<proxy>:<port>\n",
+		"# GOOGLE_MAPS_API_KEY=<FILL_ME>\n", "# IMPORT_PROVIDER=s3\n"} {
+		if !strings.Contains(text, line) {
+			t.Errorf("the package lacks the commented-out line %q", line)
+		}
+	}
+	newer, err := RealisticCustomerEnv(RealisticNewVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk := uncommented(string(newer))
+	if nk["CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION"] != RealisticNewVersion || nk["LAUNCHDARKLY_SDK_KEY"] == keys["LAUNCHDARKLY_SDK_KEY"] ||
+		nk["AT_TOKENLESS_RESOLVER_AUTH_USER"] == "" || nk["NGINX_CLIENT_MAX_BODY_SIZE"] != "" {
+		t.Errorf("the newer package does not change what it should: %v", nk)
+	}
+	if _, err := RealisticCustomerEnv("2020.1.1"); err == nil {
+		t.Error("an unknown version gave a package")
+	}
 }

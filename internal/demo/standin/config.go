@@ -174,6 +174,17 @@ func (e *env) serviceAccount() string {
 	return key.ClientEmail
 }
 
+// mountedFiles checks the other files CARTO's Node services read from
+// certs/ when .env names them: the extra CA bundle and the GCS bucket keys.
+// Node only warns about an unreadable NODE_EXTRA_CA_CERTS and goes on
+// without the CA, which fails later and far from the cause; the stand-in
+// fails at once, naming the file.
+func (e *env) mountedFiles() {
+	for _, name := range []string{"NODE_EXTRA_CA_CERTS", "WORKSPACE_IMPORTS_KEYFILENAME", "WORKSPACE_THUMBNAILS_KEYFILENAME", "IMPORT_KEYFILENAME"} {
+		e.file(name, false)
+	}
+}
+
 // postgres holds the metadata database settings the services share.
 type postgres struct {
 	Host, User, Password, DB string

@@ -29,7 +29,7 @@ type service struct {
 	port int // where it listens inside the compose network; 0 for none
 
 	identity bool // reads SELFHOSTED_DOMAIN, SELFHOSTED_TENANT_ID, CARTO_SELFHOSTED_VERSION
-	key      bool // reads the service-account key.json from certs/
+	key      bool // mounts certs/ and reads key.json and the other files .env names there
 	postgres bool // reads the WORKSPACE_POSTGRES_* block
 	redis    bool // reads the REDIS_* block
 }
@@ -123,6 +123,7 @@ func run(ctx context.Context, name string, svc service, rec *recorder, lg *logge
 	}
 	if svc.key {
 		cfg.serviceAccount = e.serviceAccount()
+		e.mountedFiles()
 	}
 	if svc.postgres {
 		cfg.pg = e.workspacePostgres()
