@@ -13,14 +13,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/demo/standin"
-	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -142,17 +141,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := store.Load(); err != nil {
 		return err // a damaged or newer state file: say so before serving
 	}
-	nonces := domaincheck.NewNonces(o.now, 0)
-	challenges := acmeissue.NewHTTPResponder()
-	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
-	defer closeBinder()
-	p80 := &port80{log: log, binder: binder, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
-	defer p80.Close()
-	dc := &domainChecker{log: log, resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
-	acme, err := newACME(cfg, p80, challenges)
+	lv, err := newLive(cfg, log, o.now, liveOptions{})
 	if err != nil {
 		return err
 	}
+	defer lv.Close()
 	if cfg.Demo && cfg.StandinBinary == "" {
 		if cfg.StandinBinary, err = os.Executable(); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -169,7 +162,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
 		HostNames: id.allowedHosts(), SelfSigned: true,
-		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, store, dc, acme),
+		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, store, lv.acme),
+		Steps:         steps.New(stepDeps(cfg, log, o.now, lv), store),
 		ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
 		Installer: inst, Smoke: smoke, Bundle: smoke,
 	})

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/buckets"
 	"github.com/carto-setup/carto-setup/internal/cachecheck"
@@ -10,15 +12,14 @@ import (
 	"github.com/carto-setup/carto-setup/internal/dbcheck"
 	"github.com/carto-setup/carto-setup/internal/preflight"
 	"github.com/carto-setup/carto-setup/internal/server"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
 // checkers connects the steps' live checks to the real packages. The same
 // functions serve the wizard and the headless `check` command.
-func checkers(cfg Config, getenv func(string) string, store wizard.Store, dc *domainChecker, acme *acmeClient) server.Checkers {
+func checkers(cfg Config, getenv func(string) string, store wizard.Store, acme *acmeClient) server.Checkers {
 	return server.Checkers{
-		Domain:          dc.Check,
-		NewNonce:        dc.NewNonce,
 		Database:        databaseChecks,
 		ACME:            acme.Obtain,
 		ValidateBuckets: func(in wizard.BucketsInput) map[string]string { return buckets.Validate(bucketsConfig(in)) },
@@ -62,6 +63,11 @@ func databaseChecks(ctx context.Context, db wizard.DatabaseInput, cache wizard.C
 		}
 	}
 	return results
+}
+
+// stepDeps connects the steps to the live checks.
+func stepDeps(cfg Config, log *slog.Logger, now func() time.Time, lv *live) steps.Deps {
+	return steps.Deps{ReleaseDir: cfg.Dir, Now: now, Log: log, Domain: lv.domain, ACME: lv.acme, ACMEDirectory: cfg.ACMEDirectory}
 }
 
 // bucketsConfig turns the wizard's buckets input into the checker's config.

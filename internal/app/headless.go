@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/buckets"
 	"github.com/carto-setup/carto-setup/internal/cachecheck"
@@ -24,9 +22,9 @@ import (
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/custpkg"
 	"github.com/carto-setup/carto-setup/internal/deploy"
-	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/server"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -62,6 +60,7 @@ var headlessSteps = []headlessStep{
 type headless struct {
 	cfg    Config
 	checks server.Checkers
+	steps  *steps.Steps
 	now    func() time.Time
 	close  func()
 	// issue lets the TLS step obtain an ACME certificate; only apply
@@ -73,21 +72,11 @@ type headless struct {
 // the port-80 listener answers domain nonces and ACME challenges while a
 // check needs it.
 func newHeadless(ctx context.Context, cfg Config, getenv func(string) string, store wizard.Store, log *slog.Logger, now func() time.Time) (*headless, error) {
-	nonces := domaincheck.NewNonces(now, 0)
-	challenges := acmeissue.NewHTTPResponder()
-	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
-	p80 := &port80{log: log, binder: binder, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
-	closeAll := func() {
-		p80.Close()
-		closeBinder()
-	}
-	dc := &domainChecker{resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
-	acme, err := newACME(cfg, p80, challenges)
+	lv, err := newLive(cfg, log, now, liveOptions{})
 	if err != nil {
-		closeAll()
 		return nil, err
 	}
-	return &headless{cfg: cfg, checks: checkers(cfg, getenv, store, dc, acme), now: now, close: closeAll}, nil
+	return &headless{cfg: cfg, checks: checkers(cfg, getenv, store, lv.acme), steps: steps.New(stepDeps(cfg, log, now, lv), store), now: now, close: lv.Close}, nil
 }
 
 // resolvedStore gives the checks the answers' state where the wizard gives
@@ -96,8 +85,13 @@ type resolvedStore struct{ st *wizard.State }
 
 func (s resolvedStore) Load() (wizard.State, error) { return *s.st, nil }
 
-func (s resolvedStore) Update(func(*wizard.State) error) (wizard.State, error) {
-	return wizard.State{}, errors.New("headless: the answers' state is read-only")
+func (s resolvedStore) Update(fn func(*wizard.State) error) (wizard.State, error) {
+	next := *s.st
+	if err := fn(&next); err != nil {
+		return wizard.State{}, err
+	}
+	*s.st = next
+	return next, nil
 }
 
 // stepOutcome is what one step reported: its results, and the problems of
@@ -125,7 +119,19 @@ func (h *headless) run(ctx context.Context, s headlessStep, res *answers.Resolve
 			out.results = append(out.results, r)
 		}
 	case "domain":
-		out.results = h.checks.Domain(ctx, st.Domain.Domain, "")
+		o, err := h.steps.Domain(ctx, steps.DomainForm{Domain: st.Domain.Domain})
+		if err != nil {
+			out.results = []check.Result{{Step: "domain", ID: "domain.run", Status: check.Error, Message: "The domain checks could not run: " + err.Error()}}
+			break
+		}
+		for field, msg := range o.Errors {
+			out.problems = append(out.problems, answers.Problem{Field: answers.FieldPath(field, "domain"), Reason: msg})
+		}
+		st.Domain = o.State.Domain
+		for _, r := range o.Run.Results {
+			r.Result.Field, r.Result.Fixed = r.Field, r.Fixed
+			out.results = append(out.results, r.Result)
+		}
 	case "database":
 		out.results = h.checks.Database(ctx, st.Database, wizard.CacheInput{})
 	case "cache":

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -36,6 +37,9 @@ type Deps struct {
 	// it is not available.
 	Smoke  Smoker
 	Bundle Bundler
+	// Steps runs the steps' validation, checks and state changes, over
+	// Store.
+	Steps *steps.Steps
 	// Checks run the live checks of the steps.
 	Checks Checkers
 	// RootCAs verifies uploaded certificate chains; nil means the system
@@ -57,11 +61,6 @@ type Deps struct {
 // handler tests can pass fakes and the app passes the real packages.
 type Checkers struct {
 	Preflight func(ctx context.Context) []check.Result
-	// Domain checks DNS and reachability of an already valid domain;
-	// browserNonce is the nonce the admin's browser was asked to fetch.
-	Domain func(ctx context.Context, domain, browserNonce string) []check.Result
-	// NewNonce returns a fresh nonce served on port 80.
-	NewNonce func() string
 	// ACME obtains a certificate for domain, answering the challenge on
 	// port 80; it returns the account key to keep for next time.
 	ACME func(ctx context.Context, domain, email, directory string, accountKey []byte) (certPEM, keyPEM, account []byte, err error)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/static"
 )
@@ -34,15 +35,19 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+	store := wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now)
 	d := &Deps{
-		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, nil)), Auth: a, Throttle: auth.NewThrottle(time.Now),
-		Store: wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now), Now: time.Now,
+		Log: log, Auth: a, Throttle: auth.NewThrottle(time.Now),
+		Store: store, Now: time.Now,
 		HostNames: []string{"localhost", "127.0.0.1", "wizard.internal"}, SelfSigned: true,
 		Checks: Checkers{
 			Preflight: func(context.Context) []check.Result { return fakePreflight },
-			Domain:    fakeDomain,
-			NewNonce:  func() string { return "00112233445566778899aabbccddeeff" },
 		},
+		Steps: steps.New(steps.Deps{Log: log, Domain: steps.DomainFuncs{
+			Nonce: func() string { return "00112233445566778899aabbccddeeff" },
+			Run:   fakeDomain,
+		}}, store),
 		Installer: newFakeInstaller(),
 	}
 	value, err := a.SignIn(tok)

@@ -124,7 +124,7 @@ func (d *Deps) handleBucketsSubmit(w http.ResponseWriter, r *http.Request) error
 		}
 		return rerender(status, errs, run)
 	}
-	return d.continuePastChecks(w, r, wizard.Buckets, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.Buckets, func(st wizard.State, v web.ChecksView) error {
 		view := d.bucketsView(st, in, nil, v.Run)
 		view.Checks = v
 		return render(w, r, http.StatusUnprocessableEntity, web.BucketsStep(view))

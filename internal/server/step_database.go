@@ -194,7 +194,7 @@ func (d *Deps) handleDatabaseSubmit(w http.ResponseWriter, r *http.Request) erro
 		}
 		return rerender(status, errs, web.ChecksView{Run: run}, "")
 	}
-	return d.continuePastChecks(w, r, wizard.Database, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.Database, func(st wizard.State, v web.ChecksView) error {
 		return render(w, r, http.StatusUnprocessableEntity, web.DatabaseStep(d.databaseView(st, db, cache, nil, v, "")))
 	})
 }

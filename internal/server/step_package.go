@@ -63,7 +63,7 @@ func (d *Deps) handlePackageSubmit(w http.ResponseWriter, r *http.Request) error
 	}
 	defer r.MultipartForm.RemoveAll()
 	if r.FormValue("action") == "next" && !hasUpload(r) {
-		return d.continuePastChecks(w, r, wizard.Package, func(st wizard.State, v web.ChecksView) error {
+		return d.continueStep(w, r, wizard.Package, func(st wizard.State, v web.ChecksView) error {
 			return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(st, nil, v)))
 		})
 	}

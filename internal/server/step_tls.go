@@ -181,7 +181,7 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	return d.continuePastChecks(w, r, wizard.TLS, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.TLS, func(st wizard.State, v web.ChecksView) error {
 		fieldErrs := wizard.FieldErrors{}
 		for _, res := range results {
 			if mode == wizard.TLSUpload && res.Status == check.Fail && res.Field != "" {
