@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
+	"github.com/carto-setup/carto-setup/internal/config"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/steps"
 )
@@ -35,7 +36,7 @@ type liveOptions struct {
 
 // newLive builds the live set from the configuration. Close releases the
 // port and the Docker client the relay may have made.
-func newLive(cfg Config, log *slog.Logger, now func() time.Time, o liveOptions) (*live, error) {
+func newLive(cfg config.Config, log *slog.Logger, now func() time.Time, o liveOptions) (*live, error) {
 	if o.idle <= 0 {
 		o.idle = 15 * time.Minute
 	}

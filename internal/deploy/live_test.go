@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,14 +63,22 @@ func TestRunLive(t *testing.T) {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	deps := Deps{Compose: SystemCompose{}, Docker: eng, Images: EngineImages{Client: eng}}
+	deps := Deps{Compose: SystemCompose{}, Docker: eng}
+	// The stand-in's images, built the way --demo builds them, at the
+	// hook where a real release's images are made sure of.
+	standinImages := func(ctx context.Context, plan Plan, progress io.Writer) error {
+		if ok, err := eng.ImageExists(ctx, release.ImageTag(plan.Version())); err != nil || ok {
+			return err
+		}
+		return release.BuildImages(ctx, eng, bin, plan.Version(), progress)
+	}
 
 	t.Run("migrations cannot reach the database", func(t *testing.T) {
 		st := liveState(t)
 		st.Database = wizard.DatabaseInput{Mode: wizard.ModeExternal, Host: bridge, Port: testenv.FreePortAll(t),
 			AdminUser: "postgres", AdminPassword: "Live-Admin-PW-" + id, WorkspaceUser: "workspace_admin",
 			WorkspacePassword: "Live-Workspace-PW-" + id}
-		res := liveRun(ctx, t, deps, st, version, bin, "deployfail"+id)
+		res := liveRun(ctx, t, deps, standinImages, st, version, "deployfail"+id)
 		var de *Error
 		if !errors.As(res.err, &de) {
 			t.Fatalf("Run: %v, want a *deploy.Error\n%s", res.err, res.out)
@@ -101,7 +110,7 @@ func TestRunLive(t *testing.T) {
 			AdminUser: pg.User, AdminPassword: pg.Password, AdminDatabase: "postgres",
 			WorkspaceUser: "workspace_admin", WorkspacePassword: "Live-Workspace-PW-" + id, WorkspaceDatabase: "workspace",
 			SSL: true, SSLMode: "verify-full", CAPEM: string(pg.CAPEM)}
-		res := liveRun(ctx, t, deps, st, version, bin, "deployok"+id)
+		res := liveRun(ctx, t, deps, standinImages, st, version, "deployok"+id)
 		if res.err != nil {
 			t.Fatalf("Run: %v\n%s", res.err, res.out)
 		}
@@ -152,7 +161,7 @@ type liveResult struct {
 
 // liveRun plans and runs an install of the stand-in release under project,
 // and takes the stack down with its volumes when the test ends.
-func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, version, bin, project string) liveResult {
+func liveRun(ctx context.Context, t *testing.T, deps Deps, standinImages func(context.Context, Plan, io.Writer) error, st wizard.State, version, project string) liveResult {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "carto-selfhosted")
 	if err := release.Write(dir, version); err != nil {
@@ -183,7 +192,7 @@ func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, vers
 	board := NewBoard(BoardConfig{Settle: 3 * time.Second})
 	var out testenv.Buffer
 	start := time.Now()
-	err = Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, StandinBinary: bin,
+	err = Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, EnsureImages: standinImages,
 		Hub: hub, Board: board, Poll: 500 * time.Millisecond}, &out)
 	t.Logf("Run returned after %s", time.Since(start).Round(time.Millisecond))
 	var hubText strings.Builder

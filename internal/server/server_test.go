@@ -16,6 +16,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/preflight"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/static"
@@ -23,6 +24,7 @@ import (
 
 type fixture struct {
 	deps   *Deps
+	steps  steps.Deps // what deps.Steps was built with
 	router *chi.Mux
 	token  string
 	cookie *http.Cookie
@@ -41,20 +43,29 @@ func newFixture(t *testing.T) *fixture {
 		Log: log, Auth: a, Throttle: auth.NewThrottle(time.Now),
 		Store: store, Now: time.Now,
 		HostNames: []string{"localhost", "127.0.0.1", "wizard.internal"}, SelfSigned: true,
-		Checks: Checkers{
-			Preflight: func(context.Context) []check.Result { return fakePreflight },
-		},
-		Steps: steps.New(steps.Deps{Log: log, Domain: steps.DomainFuncs{
-			Nonce: func() string { return "00112233445566778899aabbccddeeff" },
-			Run:   fakeDomain,
-		}}, store),
 		Installer: newFakeInstaller(),
 	}
+	sd := steps.Deps{
+		Log:       log,
+		Preflight: steps.PreflightFunc(func(context.Context, preflight.Config) []check.Result { return fakePreflight }),
+		Domain: steps.DomainFuncs{
+			Nonce: func() string { return "00112233445566778899aabbccddeeff" },
+			Run:   fakeDomain,
+		},
+	}
+	d.Steps = steps.New(sd, store)
 	value, err := a.SignIn(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{deps: d, router: routes(d), token: tok, cookie: &http.Cookie{Name: SessionCookie, Value: value}}
+	return &fixture{deps: d, steps: sd, router: routes(d), token: tok, cookie: &http.Cookie{Name: SessionCookie, Value: value}}
+}
+
+// setSteps changes the steps' dependencies and rebuilds the handler.
+func (f *fixture) setSteps(change func(*steps.Deps)) {
+	change(&f.steps)
+	f.deps.Steps = steps.New(f.steps, f.deps.Store)
+	f.router = routes(f.deps)
 }
 
 func (f *fixture) do(t *testing.T, req *http.Request) *http.Response {

@@ -17,23 +17,16 @@ func (d *Deps) handlePreflightForm(w http.ResponseWriter, r *http.Request) error
 	}
 	run, ok := st.Checks[wizard.Preflight]
 	if !ok {
-		if st, err = d.runPreflight(r); err != nil {
+		out, err := d.Steps.Preflight(r.Context())
+		if err != nil {
 			return err
 		}
-		run = st.Checks[wizard.Preflight]
+		st, run = out.State, out.Run
 	}
 	return render(w, r, http.StatusOK, web.PreflightStep(web.PreflightStepView{
 		Progress: web.NewProgress(st, wizard.Preflight),
 		Checks:   web.ChecksView{Run: run},
 	}))
-}
-
-func (d *Deps) runPreflight(r *http.Request) (wizard.State, error) {
-	results := d.Checks.Preflight(r.Context())
-	return d.Store.Update(func(st *wizard.State) error {
-		st.SetChecks(wizard.Preflight, wizard.NewCheckRun(d.Now(), results))
-		return nil
-	})
 }
 
 // handlePreflightSubmit re-runs the checks, or continues when nothing
@@ -43,7 +36,7 @@ func (d *Deps) handlePreflightSubmit(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if r.PostFormValue("action") == "rerun" {
-		if _, err := d.runPreflight(r); err != nil {
+		if _, err := d.Steps.Preflight(r.Context()); err != nil {
 			return err
 		}
 		return redirect(w, r, stepURL(wizard.Preflight))
