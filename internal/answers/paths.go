@@ -79,12 +79,3 @@ func (f File) Only(sections ...Section) File {
 	}
 	return out
 }
-
-// NewProblems returns an *Error of the given problems, or nil when there are
-// none.
-func NewProblems(ps []Problem) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	return &Error{Problems: ps}
-}

@@ -48,10 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	sd := steps.Deps{
 		Log:       log,
 		Preflight: steps.PreflightFunc(func(context.Context, preflight.Config) []check.Result { return fakePreflight }),
-		Domain: steps.DomainFuncs{
-			Nonce: func() string { return "00112233445566778899aabbccddeeff" },
-			Run:   fakeDomain,
-		},
+		Domain:    fakeDomain{},
 	}
 	d.Steps = steps.New(sd, store)
 	value, err := a.SignIn(tok)

@@ -92,7 +92,7 @@ func TestReviewAndInstall(t *testing.T) {
 	}
 
 	inst.problems = nil
-	res, doc = f.get(t, "/steps/review")
+	_, doc = f.get(t, "/steps/review")
 	if !strings.Contains(doc.Find("#diff").Text(), "+ SELFHOSTED_DOMAIN=carto.example.com") || !strings.Contains(doc.Find("#command").Text(), "up -d") {
 		t.Fatal("review does not show the diff and command")
 	}

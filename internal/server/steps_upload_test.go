@@ -84,7 +84,7 @@ func TestPackageStep(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("valid package: %d", res.StatusCode)
 	}
-	res, doc = f.get(t, "/steps/package")
+	_, doc = f.get(t, "/steps/package")
 	if got := doc.Find("#sum-tenant").Text(); got != release.SampleTenantID {
 		t.Fatalf("tenant = %q", got)
 	}
@@ -181,7 +181,7 @@ func TestTLSStepSelfSignedAndBadUpload(t *testing.T) {
 	if !strings.Contains(st.TLS.CertPEM, "BEGIN CERTIFICATE") || st.TLS.Fingerprint == "" {
 		t.Fatal("no certificate saved")
 	}
-	res, doc = f.get(t, "/steps/tls")
+	_, doc = f.get(t, "/steps/tls")
 	html, _ := doc.Html()
 	if strings.Contains(html, "PRIVATE KEY") || doc.Find("#fingerprint").Text() != st.TLS.Fingerprint {
 		t.Fatal("key shown or fingerprint missing")

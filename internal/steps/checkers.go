@@ -74,11 +74,3 @@ type BucketsFunc func(ctx context.Context, cfg buckets.Config) []check.Result
 func (f BucketsFunc) Check(ctx context.Context, cfg buckets.Config) []check.Result {
 	return f(ctx, cfg)
 }
-
-// IssuerFunc adapts a function to Issuer.
-type IssuerFunc func(ctx context.Context, domain, email, directory string, accountKey []byte) ([]byte, []byte, []byte, error)
-
-// Obtain calls f.
-func (f IssuerFunc) Obtain(ctx context.Context, domain, email, directory string, accountKey []byte) ([]byte, []byte, []byte, error) {
-	return f(ctx, domain, email, directory, accountKey)
-}

@@ -13,7 +13,7 @@ import (
 )
 
 // DomainChecker runs the domain step's live checks. DomainProbe is the real
-// one; handler tests pass DomainFuncs.
+// one.
 type DomainChecker interface {
 	// NewNonce returns a fresh nonce served on port 80, for the admin's
 	// browser to fetch.
@@ -21,20 +21,6 @@ type DomainChecker interface {
 	// Check checks DNS and reachability of an already valid domain;
 	// browserNonce is the nonce the admin's browser was asked to fetch.
 	Check(ctx context.Context, domain, browserNonce string) []check.Result
-}
-
-// DomainFuncs is a DomainChecker made of two functions.
-type DomainFuncs struct {
-	Nonce func() string
-	Run   func(ctx context.Context, domain, browserNonce string) []check.Result
-}
-
-// NewNonce calls f.Nonce.
-func (f DomainFuncs) NewNonce() string { return f.Nonce() }
-
-// Check calls f.Run.
-func (f DomainFuncs) Check(ctx context.Context, domain, browserNonce string) []check.Result {
-	return f.Run(ctx, domain, browserNonce)
 }
 
 // DomainForm is the domain step's input: the domain as typed or written in
