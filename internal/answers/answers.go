@@ -102,7 +102,7 @@ type Buckets struct {
 // Bucket is one bucket (an Azure container).
 type Bucket struct {
 	Bucket string `yaml:"bucket"`
-	Public bool   `yaml:"public"`
+	Public *bool  `yaml:"public,omitempty"` // absent: the buckets step's default
 }
 
 // GCS is a Google Cloud Storage service account.

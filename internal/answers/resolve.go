@@ -132,10 +132,13 @@ func Resolve(f File, getenv func(string) string) (Resolved, error) {
 		}
 	}
 	if b := f.Buckets; b != nil {
-		in := wizard.BucketsInput{
-			Mode:       b.Mode,
-			Imports:    wizard.BucketInput{Name: b.Imports.Bucket, Public: b.Imports.Public},
-			Thumbnails: wizard.BucketInput{Name: b.Thumbnails.Bucket, Public: b.Thumbnails.Public},
+		in := steps.BucketsDefaults()
+		in.Mode, in.Imports.Name, in.Thumbnails.Name = b.Mode, b.Imports.Bucket, b.Thumbnails.Bucket
+		if p := b.Imports.Public; p != nil {
+			in.Imports.Public = *p
+		}
+		if p := b.Thumbnails.Public; p != nil {
+			in.Thumbnails.Public = *p
 		}
 		if g := b.GCS; g != nil && b.Mode == wizard.BucketsGCS {
 			in.GCSProjectID = g.ProjectID
