@@ -26,6 +26,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/config"
 	"github.com/carto-setup/carto-setup/internal/dbcheck"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/preflight"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/steps"
@@ -126,8 +127,14 @@ overrides:
 	if err != nil {
 		t.Fatal(err)
 	}
+	runner, err := jobs.NewRunner(t.Context(), filepath.Join(wizDir, "jobs"), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wizSteps := steps.New(agreeDeps(rel, clock), store)
+	smoker := steps.NewSmoker(steps.SmokeConfig{Runner: runner, Steps: wizSteps, ReleaseDir: rel, StateDir: wizDir})
 	h := server.NewHandler(server.Deps{Log: slog.New(slog.DiscardHandler), Auth: a, Throttle: auth.NewThrottle(clock), Store: store, Now: clock,
-		HostNames: []string{"127.0.0.1"}, SelfSigned: true, Steps: steps.New(agreeDeps(rel, clock), store)})
+		HostNames: []string{"127.0.0.1"}, SelfSigned: true, Steps: wizSteps, Smoke: smoker, Bundle: smoker})
 	post := func(path string, fields map[string]string, files map[string][]byte) *http.Response {
 		t.Helper()
 		var body bytes.Buffer
@@ -254,6 +261,47 @@ overrides:
 		if o, ok := applied.Overridden(id); !ok || o.Reason != reason {
 			t.Errorf("apply did not record the override of %s: %+v", id, o)
 		}
+	}
+
+	// The smoke test: a run with an overridable failure is continued past
+	// with a reason in the wizard's smoke step, and by the Continue that
+	// apply calls after its own run, to the same state.
+	smokeRun := wizard.NewCheckRun(now, []check.Result{
+		{Step: "smoke", ID: "smoke.services", Status: check.Pass, Message: "Every service is in its expected state."},
+		{Step: "smoke", ID: "smoke.health.workspace-api", Status: check.Fail, Message: "workspace-api does not answer its health check."},
+	})
+	const smokeReason = "workspace-api is restarted by the night job"
+	for _, st := range []wizard.Store{store, wizard.NewFileStore(filepath.Join(cliDir, "state.json"), clock)} {
+		if _, err := st.Update(func(s *wizard.State) error {
+			s.MarkDone(wizard.Review)
+			s.MarkDone(wizard.Install)
+			s.SetChecks(wizard.Smoke, smokeRun)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := post("/steps/smoke", map[string]string{"action": "next"}, nil); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("wizard smoke without a reason: %d, want 422", res.StatusCode)
+	}
+	if res := post("/steps/smoke", map[string]string{"action": "next", wizard.OverrideField("smoke.health.workspace-api"): smokeReason}, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("wizard smoke with a reason: %d, want 303", res.StatusCode)
+	}
+	cliSteps := steps.New(agreeDeps(rel, clock), wizard.NewFileStore(filepath.Join(cliDir, "state.json"), clock))
+	if out, _, err := cliSteps.Continue(wizard.Smoke, nil); err != nil || !out.Refused() {
+		t.Fatalf("headless smoke without a reason: %v, refused %v", err, out.Refused())
+	}
+	if out, _, err := cliSteps.Continue(wizard.Smoke, map[string]string{"smoke.health.workspace-api": smokeReason}); err != nil || out.Refused() {
+		t.Fatalf("headless smoke with a reason: %v, %v", err, out.Errors)
+	}
+	wiz, _ = store.Load()
+	applied, _ = wizard.NewFileStore(filepath.Join(cliDir, "state.json"), clock).Load()
+	wiz.Domain.BrowserNonce, applied.Domain.BrowserNonce = "", ""
+	if !wiz.Done[wizard.Smoke] {
+		t.Error("the wizard did not mark the smoke test done")
+	}
+	if diff := cmp.Diff(wiz, applied, ignore, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("state after the smoke override differs (-wizard +headless):\n%s", diff)
 	}
 }
 
