@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -105,7 +102,7 @@ type Buckets struct {
 // Bucket is one bucket (an Azure container).
 type Bucket struct {
 	Bucket string `yaml:"bucket"`
-	Public bool   `yaml:"public"`
+	Public *bool  `yaml:"public,omitempty"` // absent: the buckets step's default
 }
 
 // GCS is a Google Cloud Storage service account.
@@ -234,15 +231,6 @@ func Parse(data []byte, dir string, getenv func(string) string) (File, error) {
 
 // check finds what the types cannot say: modes, combinations, references.
 func (f File) check(errs *Error, getenv func(string) string) {
-	oneOf := func(field, v string, allowed ...string) {
-		if !slices.Contains(allowed, v) {
-			if v == "" {
-				errs.add(field, "missing; one of %s", strings.Join(allowed, ", "))
-			} else {
-				errs.add(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
-			}
-		}
-	}
 	if p := f.Package; p != nil {
 		switch {
 		case p.Zip != "" && (p.CustomerEnv != "" || p.KeyJSON != ""):
@@ -255,24 +243,10 @@ func (f File) check(errs *Error, getenv func(string) string) {
 			errs.add("package.key_json", "missing; customer_env comes with key_json")
 		}
 	}
-	if f.Domain != "" {
-		if _, problem := domaincheck.Validate(f.Domain); problem != "" {
-			errs.add("domain", "%s", problem)
-		}
-	}
-	if db := f.Database; db != nil {
-		oneOf("database.mode", db.Mode, wizard.ModeEmbedded, wizard.ModeExternal)
-		if db.SSLMode != "" {
-			oneOf("database.ssl_mode", db.SSLMode, "disable", "require", "verify-ca", "verify-full")
-		}
-		checkPort(errs, "database.port", db.Port)
-	}
-	if c := f.Cache; c != nil {
-		oneOf("cache.mode", c.Mode, wizard.ModeEmbedded, wizard.ModeExternal)
-		checkPort(errs, "cache.port", c.Port)
-	}
+	// The values themselves (modes, ports, the domain, the e-mail) are
+	// checked by the steps' validation, the same as the wizard's forms;
+	// only what decides which files are read is checked here.
 	if t := f.TLS; t != nil {
-		oneOf("tls.mode", t.Mode, wizard.TLSSelfSigned, wizard.TLSUpload, wizard.TLSACME)
 		switch {
 		case t.Mode == wizard.TLSUpload && t.CertFile == "":
 			errs.add("tls.cert_file", "missing; an upload needs the certificate")
@@ -283,14 +257,8 @@ func (f File) check(errs *Error, getenv func(string) string) {
 		case t.CertFile == "" && (t.KeyFile != "" || t.KeyEnv != ""):
 			errs.add("tls.cert_file", "missing; a private key comes with its certificate")
 		}
-		if t.ACMEEmail != "" {
-			if _, err := mail.ParseAddress(t.ACMEEmail); err != nil {
-				errs.add("tls.acme_email", "%q is not an e-mail address such as admin@example.com", t.ACMEEmail)
-			}
-		}
 	}
 	if b := f.Buckets; b != nil {
-		oneOf("buckets.mode", b.Mode, wizard.BucketsCartoManaged, wizard.BucketsGCS, wizard.BucketsS3, wizard.BucketsAzure)
 		switch {
 		case b.Mode == wizard.BucketsGCS && b.GCS == nil:
 			errs.add("buckets.gcs", "missing; mode gcs needs the gcs section")
@@ -310,12 +278,6 @@ func (f File) check(errs *Error, getenv func(string) string) {
 	}
 	for _, r := range f.refs() {
 		r.check(errs, f.dir, getenv)
-	}
-}
-
-func checkPort(errs *Error, field string, port int) {
-	if port != 0 && (port < 1 || port > 65535) {
-		errs.add(field, "%d is not a port between 1 and 65535", port)
 	}
 }
 

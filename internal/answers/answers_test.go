@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/carto-setup/carto-setup/internal/certcheck"
-	"github.com/carto-setup/carto-setup/internal/custpkg"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -47,10 +47,6 @@ func TestParseProblems(t *testing.T) {
 		{"relative missing file", "version: 1\ntls: {mode: upload, cert_file: nope.crt, key_file: " + pw + "}\n", "tls.cert_file", "open " + filepath.Join(dir, "nope.crt") + ": no such file"},
 		{"unset env", "version: 1\ndatabase:\n  mode: external\n  admin_password_env: PG_ADMIN_PASSWORD\n", "database.admin_password_env", "PG_ADMIN_PASSWORD is not set"},
 		{"file and env", "version: 1\ncache: {mode: external, password_file: " + pw + ", password_env: X}\n", "cache.password_file", "not both"},
-		{"unknown mode", "version: 1\ndatabase: {mode: managed}\n", "database.mode", `"managed" is not one of`},
-		{"no mode", "version: 1\ntls: {acme_email: a@example.com}\n", "tls.mode", "missing"},
-		{"bad domain", "version: 1\ndomain: https://carto.example.com/\n", "domain", "https://"},
-		{"bad port", "version: 1\ncache: {mode: external, port: 70000}\n", "cache.port", "not a port"},
 		{"override without reason", "version: 1\noverrides:\n  - check: preflight.memory\n", "overrides[0].reason", "missing"},
 		{"package half", "version: 1\npackage: {customer_env: " + pw + "}\n", "package.key_json", "missing"},
 		{"provider section missing", "version: 1\nbuckets: {mode: gcs}\n", "buckets.gcs", "missing"},
@@ -119,64 +115,30 @@ overrides:
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Resolve(f, getenv, custpkg.Release{})
+	res, err := Resolve(f, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := wizard.State{
-		Schema: wizard.SchemaVersion, Done: map[wizard.Step]bool{},
-		Domain: wizard.DomainInput{Domain: "carto.example.com"},
-		Database: wizard.DatabaseInput{Mode: "external", Host: "db.example.com", Port: 5432, AdminUser: "postgres", AdminPassword: "admin-Secret",
+	want := Resolved{
+		Domain: &steps.DomainForm{Domain: "Carto.Example.com"},
+		Database: &wizard.DatabaseInput{Mode: "external", Host: "db.example.com", Port: 5432, AdminUser: "postgres", AdminPassword: "admin-Secret",
 			AdminDatabase: "postgres", WorkspaceUser: "workspace_admin", WorkspacePassword: "ws-Secret", WorkspaceDatabase: "workspace",
 			SSL: true, SSLMode: "require", CAPEM: "CA\n"},
-		Cache: wizard.CacheInput{Mode: "embedded", Port: 6379},
-		Buckets: wizard.BucketsInput{Mode: "s3", Imports: wizard.BucketInput{Name: "imports"}, Thumbnails: wizard.BucketInput{Name: "thumbs", Public: true},
-			S3Region: "eu-west-1", S3AccessKeyID: "AKIAEXAMPLE", S3SecretAccessKey: "s3-Secret"},
+		Cache: &wizard.CacheInput{Mode: "embedded", Port: 6379},
+		Buckets: &steps.BucketsForm{BucketsInput: wizard.BucketsInput{Mode: "s3", Imports: wizard.BucketInput{Name: "imports"}, Thumbnails: wizard.BucketInput{Name: "thumbs", Public: true},
+			S3Region: "eu-west-1", S3AccessKeyID: "AKIAEXAMPLE", S3SecretAccessKey: "s3-Secret"}},
 	}
-	if diff := cmp.Diff(want, res.State); diff != "" {
-		t.Errorf("state (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("inputs (-want +got):\n%s", diff)
 	}
 	if got := f.Reasons(); got["preflight.memory"] != "sized for a pilot" {
 		t.Errorf("reasons %v", got)
 	}
 	// A secret that disappears between Parse and Resolve names its field.
 	os.Remove(filepath.Join(dir, "pg-admin"))
-	_, err = Resolve(f, getenv, custpkg.Release{})
+	_, err = Resolve(f, getenv)
 	if err == nil || !strings.Contains(err.Error(), "database.admin_password_file: open ") {
 		t.Errorf("Resolve after removing the file: %v", err)
-	}
-}
-
-// TestResolvePackage validates the customer package as the package step
-// does, and leaves a refused package out of the state.
-func TestResolvePackage(t *testing.T) {
-	key, err := release.SampleKeyJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := writeFiles(t, map[string]string{"customer.env": string(release.SampleCustomerEnv("carto.example.com")), "key.json": string(key), "bad.json": "{}"})
-	rel := custpkg.Release{Version: release.DefaultVersion(), MinVersion: release.SamplePackageVersion}
-	f, err := Parse([]byte("version: 1\npackage: {customer_env: customer.env, key_json: key.json}\n"), dir, noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Resolve(f, noEnv, rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.State.Package.Summary.Tenant != release.SampleTenantID || res.State.Package.KeyJSON != string(key) {
-		t.Errorf("package %+v", res.State.Package.Summary)
-	}
-	if len(res.Package) == 0 {
-		t.Error("no package results")
-	}
-	f, _ = Parse([]byte("version: 1\npackage: {customer_env: customer.env, key_json: bad.json}\n"), dir, noEnv)
-	res, err = Resolve(f, noEnv, rel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.State.Package.CustomerEnv != "" {
-		t.Error("a refused package is in the state")
 	}
 }
 
@@ -231,20 +193,18 @@ func TestExportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the export does not parse: %v\n%s", err, out)
 	}
-	rel := custpkg.Release{Version: release.DefaultVersion(), MinVersion: release.SamplePackageVersion}
-	res, err := Resolve(f, noEnv, rel)
+	got, err := Resolve(f, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := res.State
-	if diff := cmp.Diff(st.Package, got.Package); diff != "" {
-		t.Errorf("package (-want +got):\n%s", diff)
+	if string(got.Package.CustomerEnv) != st.Package.CustomerEnv || string(got.Package.KeyJSON) != st.Package.KeyJSON {
+		t.Error("the package did not round-trip")
 	}
 	if got.Domain.Domain != st.Domain.Domain {
 		t.Errorf("domain %q", got.Domain.Domain)
 	}
 	for name, pair := range map[string][2]any{
-		"database": {st.Database, got.Database}, "cache": {st.Cache, got.Cache}, "buckets": {st.Buckets, got.Buckets},
+		"database": {st.Database, *got.Database}, "cache": {st.Cache, *got.Cache}, "buckets": {st.Buckets, got.Buckets.BucketsInput},
 	} {
 		if diff := cmp.Diff(pair[0], pair[1]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)

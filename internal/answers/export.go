@@ -79,8 +79,8 @@ func Export(st wizard.State, stateDir string) ([]byte, error) {
 	if b := st.Buckets; b.Mode != "" {
 		f.Buckets = &Buckets{
 			Mode:       b.Mode,
-			Imports:    Bucket{Bucket: b.Imports.Name, Public: b.Imports.Public},
-			Thumbnails: Bucket{Bucket: b.Thumbnails.Name, Public: b.Thumbnails.Public},
+			Imports:    Bucket{Bucket: b.Imports.Name, Public: &b.Imports.Public},
+			Thumbnails: Bucket{Bucket: b.Thumbnails.Name, Public: &b.Thumbnails.Public},
 		}
 		switch b.Mode {
 		case wizard.BucketsGCS:

@@ -3,6 +3,11 @@ package answers
 // fieldPaths maps the wizard's form field names, which check results carry
 // in check.Result.Field, to where the same value sits in an answers file.
 var fieldPaths = map[string]string{
+	// package and domain steps
+	"zip":          "package.zip",
+	"customer_env": "package.customer_env",
+	"key_json":     "package.key_json",
+	"domain":       "domain",
 	// database step (dbcheck's fields, and the cache's with a prefix)
 	"db_mode":            "database.mode",
 	"host":               "database.host",
@@ -21,7 +26,14 @@ var fieldPaths = map[string]string{
 	"cache_password":     "cache.password_file",
 	"cache_tls":          "cache.tls",
 	"cache_ca":           "cache.tls_ca_file",
+	// TLS step
+	"tls_mode":   "tls.mode",
+	"cert":       "tls.cert_file",
+	"chain":      "tls.chain_file",
+	"key":        "tls.key_file",
+	"acme_email": "tls.acme_email",
 	// buckets step (buckets.Field*)
+	"buckets_mode":      "buckets.mode",
 	"provider":          "buckets.mode",
 	"imports_bucket":    "buckets.imports.bucket",
 	"thumbnails_bucket": "buckets.thumbnails.bucket",
@@ -66,13 +78,4 @@ func (f File) Only(sections ...Section) File {
 		}
 	}
 	return out
-}
-
-// NewProblems returns an *Error of the given problems, or nil when there are
-// none.
-func NewProblems(ps []Problem) error {
-	if len(ps) == 0 {
-		return nil
-	}
-	return &Error{Problems: ps}
 }

@@ -1,11 +1,7 @@
 package answers
 
 import (
-	"bytes"
-
-	"github.com/carto-setup/carto-setup/internal/check"
-	"github.com/carto-setup/carto-setup/internal/custpkg"
-	"github.com/carto-setup/carto-setup/internal/domaincheck"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -49,8 +45,8 @@ func (f File) Require(sections ...Section) error {
 	return errs.orNil()
 }
 
-// Reasons returns the overrides' reasons by check ID, as wizard.Gate takes
-// them.
+// Reasons returns the overrides' reasons by check ID, as the steps'
+// Continue takes them.
 func (f File) Reasons() map[string]string {
 	out := map[string]string{}
 	for _, o := range f.Overrides {
@@ -59,22 +55,22 @@ func (f File) Reasons() map[string]string {
 	return out
 }
 
-// Resolved is what an answers file says, read: the wizard state its
-// sections describe, the customer package's validation when it has a
-// package, and the uploaded chain (the state keeps only the full chain the
-// TLS step builds from it).
+// Resolved is what an answers file says, read: each section as the input
+// its step takes, nil where the section is absent. The cache is embedded
+// when its section is absent, as on the wizard's page.
 type Resolved struct {
-	State    wizard.State
-	Package  []check.Result
-	TLSChain string
+	Package  *steps.PackageUpload
+	Domain   *steps.DomainForm
+	Database *wizard.DatabaseInput
+	Cache    *wizard.CacheInput
+	TLS      *steps.TLSForm
+	Buckets  *steps.BucketsForm
 }
 
-// Resolve reads every file and secret f refers to and fills a state with
-// the sections f has, as the wizard's forms would (with their defaults).
-// The customer package is validated against the release rel as the package
-// step does: a package that fails is left out of the state, as the wizard
-// refuses it, and its results say why. Secrets go only into the state.
-func Resolve(f File, getenv func(string) string, rel custpkg.Release) (Resolved, error) {
+// Resolve reads every file and secret f refers to into the steps' inputs,
+// starting from the steps' defaults where the file says nothing. It
+// validates nothing the steps validate. Secrets go only into the inputs.
+func Resolve(f File, getenv func(string) string) (Resolved, error) {
 	errs := &Error{}
 	read := func(r ref) string {
 		if r.file == "" && r.env == "" {
@@ -92,70 +88,57 @@ func Resolve(f File, getenv func(string) string, rel custpkg.Release) (Resolved,
 	}
 
 	var out Resolved
-	st := &out.State
-	st.Schema = wizard.SchemaVersion
-	st.Done = map[wizard.Step]bool{}
 	if p := f.Package; p != nil {
-		var (
-			files   custpkg.Files
-			results []check.Result
-			sum     custpkg.Summary
-		)
+		up := &steps.PackageUpload{}
 		if p.Zip != "" {
-			data := file("package.zip", p.Zip)
-			files, results, sum = custpkg.ValidateZip(bytes.NewReader([]byte(data)), int64(len(data)), rel)
+			up.Zip = []byte(file("package.zip", p.Zip))
 		} else {
-			env, key := file("package.customer_env", p.CustomerEnv), file("package.key_json", p.KeyJSON)
-			files, results, sum = custpkg.ValidateFiles([]byte(env), []byte(key), rel)
+			up.CustomerEnv, up.KeyJSON = []byte(file("package.customer_env", p.CustomerEnv)), []byte(file("package.key_json", p.KeyJSON))
 		}
-		out.Package = results
-		if !check.Failed(results) {
-			st.Package = wizard.PackageInput{
-				CustomerEnv: string(files.CustomerEnv), KeyJSON: string(files.KeyJSON),
-				Summary: wizard.PackageSummary{Tenant: sum.TenantID, PackageVersion: sum.PackageVersion, ServiceAccount: sum.ServiceAccount, Project: sum.GCPProject},
-			}
-		}
+		out.Package = up
 	}
 	if f.Domain != "" {
-		domain, _ := domaincheck.Validate(f.Domain) // Parse refused a bad one
-		st.Domain = wizard.DomainInput{Domain: domain}
+		out.Domain = &steps.DomainForm{Domain: f.Domain}
 	}
 	if db := f.Database; db != nil {
-		ssl := db.SSL == nil || *db.SSL
-		in := wizard.DatabaseInput{
-			Mode: db.Mode, Host: db.Host, Port: or(db.Port, 5432), AdminUser: orS(db.AdminUser, "postgres"),
-			AdminPassword: secret("database.admin_password", db.AdminPasswordFile, db.AdminPasswordEnv),
-			AdminDatabase: orS(db.AdminDatabase, "postgres"), WorkspaceUser: orS(db.WorkspaceUser, "workspace_admin"),
-			WorkspacePassword: secret("database.workspace_password", db.WorkspacePasswordFile, db.WorkspacePasswordEnv),
-			WorkspaceDatabase: orS(db.WorkspaceDatabase, "workspace"), SSL: ssl, SSLMode: orS(db.SSLMode, "require"),
-			CAPEM: file("database.ssl_ca_file", db.SSLCAFile),
+		in := steps.DatabaseDefaults()
+		in.Mode, in.Host = db.Mode, db.Host
+		in.Port = or(db.Port, in.Port)
+		in.AdminUser, in.AdminDatabase = or(db.AdminUser, in.AdminUser), or(db.AdminDatabase, in.AdminDatabase)
+		in.WorkspaceUser, in.WorkspaceDatabase = or(db.WorkspaceUser, in.WorkspaceUser), or(db.WorkspaceDatabase, in.WorkspaceDatabase)
+		in.AdminPassword = secret("database.admin_password", db.AdminPasswordFile, db.AdminPasswordEnv)
+		in.WorkspacePassword = secret("database.workspace_password", db.WorkspacePasswordFile, db.WorkspacePasswordEnv)
+		if db.SSL != nil {
+			in.SSL = *db.SSL
 		}
-		if !in.SSL {
-			in.SSLMode = "disable" // as the form does
-		}
-		st.Database = in
+		in.SSLMode = or(db.SSLMode, in.SSLMode)
+		in.CAPEM = file("database.ssl_ca_file", db.SSLCAFile)
+		out.Database = &in
 	}
-	st.Cache = wizard.CacheInput{Mode: wizard.ModeEmbedded, Port: 6379}
+	cache := steps.CacheDefaults()
 	if c := f.Cache; c != nil {
-		st.Cache = wizard.CacheInput{
-			Mode: c.Mode, Host: c.Host, Port: or(c.Port, 6379),
-			Password: secret("cache.password", c.PasswordFile, c.PasswordEnv),
-			TLS:      c.TLS, CAPEM: file("cache.tls_ca_file", c.TLSCAFile),
-		}
+		cache.Mode, cache.Host, cache.Port = c.Mode, c.Host, or(c.Port, cache.Port)
+		cache.Password = secret("cache.password", c.PasswordFile, c.PasswordEnv)
+		cache.TLS, cache.CAPEM = c.TLS, file("cache.tls_ca_file", c.TLSCAFile)
 	}
+	out.Cache = &cache
 	if t := f.TLS; t != nil {
-		st.TLS = wizard.TLSInput{
-			Mode: t.Mode, CertPEM: file("tls.cert_file", t.CertFile),
+		out.TLS = &steps.TLSForm{
+			Mode: t.Mode, CertPEM: file("tls.cert_file", t.CertFile), ChainPEM: file("tls.chain_file", t.ChainFile),
 			KeyPEM:    read(ref{field: "tls.key_file", file: t.KeyFile, envField: "tls.key_env", env: t.KeyEnv}),
 			ACMEEmail: t.ACMEEmail, ACMEDirectory: t.ACMEDirectory,
+			// Choosing acme in an answers file accepts the CA's terms.
+			AcceptTOS: true,
 		}
-		out.TLSChain = file("tls.chain_file", t.ChainFile)
 	}
 	if b := f.Buckets; b != nil {
-		in := wizard.BucketsInput{
-			Mode:       b.Mode,
-			Imports:    wizard.BucketInput{Name: b.Imports.Bucket, Public: b.Imports.Public},
-			Thumbnails: wizard.BucketInput{Name: b.Thumbnails.Bucket, Public: b.Thumbnails.Public},
+		in := steps.BucketsDefaults()
+		in.Mode, in.Imports.Name, in.Thumbnails.Name = b.Mode, b.Imports.Bucket, b.Thumbnails.Bucket
+		if p := b.Imports.Public; p != nil {
+			in.Imports.Public = *p
+		}
+		if p := b.Thumbnails.Public; p != nil {
+			in.Thumbnails.Public = *p
 		}
 		if g := b.GCS; g != nil && b.Mode == wizard.BucketsGCS {
 			in.GCSProjectID = g.ProjectID
@@ -169,7 +152,7 @@ func Resolve(f File, getenv func(string) string, rel custpkg.Release) (Resolved,
 			in.AzureStorageAccount = a.StorageAccount
 			in.AzureAccessKey = secret("buckets.azure.access_key", a.AccessKeyFile, a.AccessKeyEnv)
 		}
-		st.Buckets = in
+		out.Buckets = &steps.BucketsForm{BucketsInput: in}
 	}
 	if err := errs.orNil(); err != nil {
 		return Resolved{}, err
@@ -177,15 +160,10 @@ func Resolve(f File, getenv func(string) string, rel custpkg.Release) (Resolved,
 	return out, nil
 }
 
-func or(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-func orS(v, def string) string {
-	if v == "" {
+// or returns v, or def when v is its type's zero value.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
 		return def
 	}
 	return v

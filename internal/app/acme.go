@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
+	"github.com/carto-setup/carto-setup/internal/config"
 )
 
 // acmeClient obtains router certificates over HTTP-01, answering the
@@ -20,7 +21,7 @@ type acmeClient struct {
 	client     *http.Client
 }
 
-func newACME(cfg Config, p80 *port80, challenges *acmeissue.HTTPResponder) (*acmeClient, error) {
+func newACME(cfg config.Config, p80 *port80, challenges *acmeissue.HTTPResponder) (*acmeClient, error) {
 	c := &acmeClient{port80: p80, challenges: challenges, client: &http.Client{Timeout: 30 * time.Second}}
 	if cfg.ACMECAFile != "" {
 		pemBytes, err := os.ReadFile(cfg.ACMECAFile)

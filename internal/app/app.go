@@ -9,18 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/cli"
+	"github.com/carto-setup/carto-setup/internal/config"
 	"github.com/carto-setup/carto-setup/internal/demo/standin"
-	"github.com/carto-setup/carto-setup/internal/domaincheck"
+	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -39,7 +40,8 @@ type options struct {
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // Run runs carto-setup with the given arguments (args[0] is the program
-// name) until ctx is cancelled or the subcommand finishes.
+// name) until ctx is cancelled or the command finishes. A command's exit
+// status travels in an error with an ExitCode method.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...Option) error {
 	o := options{now: time.Now}
 	for _, opt := range opts {
@@ -50,12 +52,27 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
 		cmd, rest = rest[0], rest[1:]
 	}
+	env := newEnv(getenv, stdout, stderr, o)
 	var err error
 	switch cmd {
 	case "serve":
-		err = serve(ctx, rest, getenv, stdout, stderr, o)
+		err = serve(ctx, env, rest)
 	case "token":
-		err = newToken(rest, getenv, stdout, stderr)
+		err = cli.Token(env, rest)
+	case "env":
+		err = cli.EnvCommand(ctx, env, rest)
+	case "check":
+		err = cli.Check(ctx, env, rest)
+	case "apply":
+		err = cli.Apply(ctx, env, rest)
+	case "answers":
+		err = cli.Answers(env, rest)
+	case "renew":
+		err = cli.Renew(ctx, env, rest)
+	case "version":
+		err = cli.Version(env, rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
 	case "standin":
 		// The stand-in CARTO services run from this same binary inside
 		// the demo's FROM-scratch image; see internal/demo/standin.
@@ -67,24 +84,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if code := relay.Main(ctx, rest, stdout, stderr); code != 0 {
 			return fmt.Errorf("relay exited with status %d", code)
 		}
-	case "env":
-		err = runEnv(ctx, rest, stdout, stderr)
-	case "check":
-		err = runCheck(ctx, rest, getenv, stdout, stderr, o)
-	case "apply":
-		err = runApply(ctx, rest, getenv, stdout, stderr, o)
-	case "answers":
-		err = runAnswers(rest, getenv, stdout, stderr, o)
 	case smoketest.ProbeCommand:
-		err = smokeProbe(ctx, rest, stdout) // inside the smoke test's probe container
-	case "version":
-		fmt.Fprintln(stdout, "carto-setup", Version)
-	case "help":
-		fmt.Fprint(stdout, usage)
+		err = cli.SmokeProbe(ctx, rest, stdout) // inside the smoke test's probe container
 	default:
 		err = fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}
-	if errors.Is(err, errHelp) {
+	if errors.Is(err, cli.ErrHelp) {
 		return nil
 	}
 	return err
@@ -93,47 +98,52 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-  carto-setup token [--dir DIR] [--state-dir DIR]
-        print new sign-in URLs with a new token; ends every session
-  carto-setup env --dir DIR [--ignore-checks]
-        generate .env as install.sh does, with its warnings as real failures
-  carto-setup check [STEP ...] --answers FILE [--json] [--dir DIR] [--state-dir DIR]
-        run the checks of the steps (preflight, package, domain, database, cache,
-        tls, buckets; all when none is named) on an answers file; exit 1 when a
-        check failed, 2 when the answers file is invalid
-  carto-setup apply --answers FILE [--json] [--dir DIR] [--state-dir DIR] [--expect-timeout D]
-        check everything, then install as the wizard does; exit 0 only on success
-  carto-setup answers [--dir DIR] [--state-dir DIR]
-        print the wizard's answers as an answers file (secrets as files in the
-        state directory)
-  carto-setup version
-`
+` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage
+
+// newEnv is what every command gets: the streams, the environment, the
+// clock, the version, and the one constructor of the live checks.
+func newEnv(getenv func(string) string, stdout, stderr io.Writer, o options) cli.Env {
+	env := cli.Env{Stdout: stdout, Stderr: stderr, Getenv: getenv, Now: o.now, Version: Version}
+	env.Wire = func(ctx context.Context, cfg config.Config, log *slog.Logger, wo cli.WireOptions) (*cli.Wiring, error) {
+		if wo.Output == nil {
+			wo.Output = stderr
+		}
+		return wire(cfg, getenv, log, o.now, wo)
+	}
+	return env
+}
 
 // serve runs the wizard until ctx is done.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, o options) error {
-	cfg, _, err := loadConfig("carto-setup", args, getenv, stderr, nil)
+func serve(ctx context.Context, env cli.Env, args []string) error {
+	cfg, err := config.Load(args, env.Getenv)
+	if errors.Is(err, config.ErrHelp) {
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if cfg.Demo {
-		if err := prepareDemo(&cfg, stdout); err != nil {
-			return err
-		}
-	}
-	if err := ensureStateDir(cfg.StateDir); err != nil {
-		return err
-	}
-	a, token, err := auth.Open(cfg.StateDir, o.now)
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	now := env.Now
+	w, err := env.Wire(ctx, cfg, log, cli.WireOptions{Output: env.Stdout})
 	if err != nil {
 		return err
 	}
-	id := localIdentity()
-	cert, fingerprint, err := wizardCertificate(cfg.StateDir, id, o.now())
+	defer w.Close()
+	cfg = w.Config
+	if err := cfg.EnsureStateDir(); err != nil {
+		return err
+	}
+	a, token, err := auth.Open(cfg.StateDir, now)
 	if err != nil {
 		return err
 	}
-	store := wizard.NewFileStore(filepath.Join(cfg.StateDir, "state.json"), o.now)
+	id := hostid.Local()
+	cert, fingerprint, err := wizardCertificate(cfg.StateDir, id, now())
+	if err != nil {
+		return err
+	}
+	store := wizard.NewFileStore(cfg.StatePath(), now)
 	if n, err := store.RemoveStaleTemps(); err != nil {
 		return err
 	} else if n > 0 {
@@ -142,36 +152,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := store.Load(); err != nil {
 		return err // a damaged or newer state file: say so before serving
 	}
-	nonces := domaincheck.NewNonces(o.now, 0)
-	challenges := acmeissue.NewHTTPResponder()
-	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
-	defer closeBinder()
-	p80 := &port80{log: log, binder: binder, handler: domaincheck.NonceHandler(nonces, challenges.Handler(http.NotFoundHandler())), idle: 15 * time.Minute}
-	defer p80.Close()
-	dc := &domainChecker{log: log, resolver: newResolver(cfg.Resolver), nonces: nonces, port80: p80}
-	acme, err := newACME(cfg, p80, challenges)
-	if err != nil {
-		return err
-	}
-	if cfg.Demo && cfg.StandinBinary == "" {
-		if cfg.StandinBinary, err = os.Executable(); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-	}
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
-	runner, err := jobs.NewRunner(jobCtx, filepath.Join(cfg.StateDir, "jobs"), o.now)
+	runner, err := jobs.NewRunner(jobCtx, filepath.Join(cfg.StateDir, "jobs"), now)
 	if err != nil {
 		return err
 	}
-	inst := newInstaller(log, runner, store, cfg, o.now)
-	smoke := newSmoker(log, runner, store, cfg, o.now)
+	st := steps.New(w.Steps, store)
+	smoke := steps.NewSmoker(steps.SmokeConfig{Log: log, Runner: runner, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
+		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
 	handler := server.NewHandler(server.Deps{
-		Log: log, Auth: a, Throttle: auth.NewThrottle(o.now), Store: store, Now: o.now,
-		HostNames: id.allowedHosts(), SelfSigned: true,
-		ReleaseDir: cfg.Dir, Checks: checkers(cfg, getenv, store, dc, acme),
-		ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
-		Installer: inst, Smoke: smoke, Bundle: smoke,
+		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
+		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
+		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir,
+			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages}),
+		Smoke: smoke, Bundle: smoke,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -189,10 +184,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}
 
-	fmt.Fprintf(stdout, "carto-setup %s: wizard for %s\n", Version, cfg.Dir)
-	fmt.Fprintf(stdout, "Listening on https://%s (self-signed certificate)\n", ln.Addr())
-	fmt.Fprintf(stdout, "Certificate SHA-256 fingerprint: %s\n", fingerprint)
-	printSignIn(stdout, id.signInURLs(ln.Addr(), token), cfg.StateDir)
+	fmt.Fprintf(env.Stdout, "carto-setup %s: wizard for %s\n", Version, cfg.Dir)
+	fmt.Fprintf(env.Stdout, "Listening on https://%s (self-signed certificate)\n", ln.Addr())
+	fmt.Fprintf(env.Stdout, "Certificate SHA-256 fingerprint: %s\n", fingerprint)
+	cli.PrintSignIn(env.Stdout, id.SignInURLs(ln.Addr(), token), cfg.StateDir)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
@@ -214,40 +209,5 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// apply again after the restart.
 	stopJobs()
 	runner.Wait()
-	return nil
-}
-
-func printSignIn(w io.Writer, urls []string, stateDir string) {
-	fmt.Fprintln(w, "Sign in by opening one of these URLs in your browser:")
-	for _, u := range urls {
-		fmt.Fprintln(w, "  "+u)
-	}
-	fmt.Fprintf(w, "The token is also in %s (readable only by you).\n", filepath.Join(stateDir, auth.TokenFile))
-}
-
-// newToken replaces the token, which ends every session, including those of
-// a wizard that is already running.
-func newToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("carto-setup token", args, getenv, stderr, nil)
-	if err != nil {
-		return err
-	}
-	if err := ensureStateDir(cfg.StateDir); err != nil {
-		return err
-	}
-	a, _, err := auth.Open(cfg.StateDir, time.Now)
-	if err != nil {
-		return err
-	}
-	tok, err := a.NewToken()
-	if err != nil {
-		return err
-	}
-	addr, err := net.ResolveTCPAddr("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
-	}
-	fmt.Fprintln(stdout, "New token issued; every earlier session has ended.")
-	printSignIn(stdout, localIdentity().signInURLs(addr, tok), cfg.StateDir)
 	return nil
 }

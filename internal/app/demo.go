@@ -8,14 +8,15 @@ import (
 	"path/filepath"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/config"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 )
 
 // prepareDemo writes a stand-in release under the state directory (once;
 // later starts reuse it) and a sample customer package beside it, and
 // points the wizard at the release. Nothing of CARTO's is needed.
-func prepareDemo(cfg *Config, stdout io.Writer) error {
-	if err := ensureStateDir(cfg.StateDir); err != nil {
+func prepareDemo(cfg *config.Config, stdout io.Writer) error {
+	if err := cfg.EnsureStateDir(); err != nil {
 		return err
 	}
 	dir := filepath.Join(cfg.StateDir, "demo-release")

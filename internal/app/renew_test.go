@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -29,7 +30,9 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
+	"github.com/carto-setup/carto-setup/internal/cli"
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/config"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
@@ -144,6 +147,19 @@ func renewFreePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// renewWith runs `carto-setup renew` for cfg with router standing in for
+// router-http, through the same wiring as the command.
+func renewWith(ctx context.Context, cfg config.Config, within time.Duration, router renew.Router, stdout, stderr io.Writer) error {
+	args := []string{"--dir", cfg.Dir, "--state-dir", cfg.StateDir, "--http-addr", cfg.HTTPAddr, "--within", within.String()}
+	for flag, v := range map[string]string{"--acme-directory": cfg.ACMEDirectory, "--acme-ca-file": cfg.ACMECAFile, "--resolver": cfg.Resolver, "--project": cfg.Project} {
+		if v != "" {
+			args = append(args, flag, v)
+		}
+	}
+	env := newEnv(func(string) string { return "" }, stdout, stderr, options{now: time.Now})
+	return cli.RenewWith(ctx, env, args, router)
+}
+
 // renewPortRouter stands in for router-http: while "running" it holds the
 // loopback port that plays port 80, as the real one holds port 80.
 type renewPortRouter struct {
@@ -174,7 +190,7 @@ func (r *renewPortRouter) Stop(ctx context.Context) error {
 // renewSetup is an installed stack whose ACME certificate, issued by Pebble,
 // lives for an hour.
 type renewSetup struct {
-	cfg            Config
+	cfg            config.Config
 	pebble         *renewPebble
 	router         *renewPortRouter
 	store          *wizard.FileStore
@@ -189,11 +205,11 @@ func newRenewSetup(t *testing.T) *renewSetup {
 	resolver := startRenewDNS(t, renewDomain)
 	p := startRenewPebble(t, port, resolver, time.Hour)
 	dir := t.TempDir()
-	s := &renewSetup{pebble: p, cfg: Config{
+	s := &renewSetup{pebble: p, cfg: config.Config{
 		Dir: dir, StateDir: filepath.Join(dir, ".carto-setup"), HTTPAddr: "127.0.0.1:" + strconv.Itoa(port),
 		ACMEDirectory: p.directoryURL, ACMECAFile: p.caFile, Resolver: resolver, Project: "renewtest",
 	}}
-	if err := ensureStateDir(s.cfg.StateDir); err != nil {
+	if err := s.cfg.EnsureStateDir(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -262,7 +278,7 @@ func (s *renewSetup) run(t *testing.T, within time.Duration) (stdout, stderr str
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	var out, errOut renewOutput
-	err = runRenew(ctx, s.cfg, within, s.router, &out, &errOut, time.Now)
+	err = renewWith(ctx, s.cfg, within, s.router, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -371,47 +387,10 @@ func TestRenewFailureKeepsOldCertificate(t *testing.T) {
 func TestRenewCommandRefusesMissingState(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut renewOutput
-	err := renewCertificate(t.Context(), []string{"--dir", dir, "--http-addr", "127.0.0.1:0"}, func(string) string { return "" }, &out, &errOut, options{now: time.Now})
+	err := Run(t.Context(), []string{"carto-setup", "renew", "--dir", dir, "--http-addr", "127.0.0.1:0"}, func(string) string { return "" }, &out, &errOut)
 	var coded interface{ ExitCode() int }
 	if !errors.As(err, &coded) || coded.ExitCode() != 1 || !strings.Contains(errOut.String(), "no wizard state") {
 		t.Fatalf("renew without state = %v, stderr %q; want exit 1 naming the missing state", err, errOut.String())
-	}
-}
-
-func TestComposeRouterArgs(t *testing.T) {
-	var got [][]string
-	run := func(ctx context.Context, name string, args ...string) ([]byte, error) {
-		got = append(got, append([]string{name}, args...))
-		if len(args) > 0 && args[0] == "--version" {
-			return []byte("docker-compose version 1.29.2, build unknown\n"), nil
-		}
-		if args[len(args)-2] == "start" {
-			return []byte("Starting router-http ... error\nERROR: No containers to start\n"), errors.New("exit status 1")
-		}
-		return nil, nil
-	}
-	lookPath := func(file string) (string, error) {
-		if file == "docker-compose" {
-			return "/usr/bin/docker-compose", nil
-		}
-		return "", errors.New("not found")
-	}
-	r := &composeRouter{dir: "/srv/carto-selfhosted", project: "carto-selfhosted", lookPath: lookPath, run: run}
-	if err := r.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	err := r.Start(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "No containers to start") {
-		t.Errorf("Start error = %v, want Compose's last lines", err)
-	}
-	tool := compose.Tool{Flavor: compose.Standalone, Path: "/usr/bin/docker-compose"}
-	want := [][]string{
-		{"/usr/bin/docker-compose", "--version"},
-		tool.Args("carto-selfhosted", "/srv/carto-selfhosted", "stop", renew.RouterService),
-		tool.Args("carto-selfhosted", "/srv/carto-selfhosted", "start", renew.RouterService),
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("commands run:\n%q\nwant:\n%q", got, want)
 	}
 }
 
@@ -440,7 +419,7 @@ func TestRenewStandinRouter(t *testing.T) {
 		testenv.Missing(t, "Docker Engine", "install Docker Engine 20.10+ and start it: "+err.Error())
 	}
 	t.Cleanup(func() { eng.Close() })
-	tool, err := compose.Detect(ctx, execLookPath, compose.Exec)
+	tool, err := compose.Detect(ctx, exec.LookPath, compose.Exec)
 	if err != nil {
 		testenv.Missing(t, "Docker Compose", "apt-get install docker-compose: "+err.Error())
 	}
@@ -469,9 +448,9 @@ func TestRenewStandinRouter(t *testing.T) {
 	if err := release.Write(dir, version); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Dir: dir, StateDir: filepath.Join(dir, ".carto-setup"), HTTPAddr: "127.0.0.1:" + strconv.Itoa(httpPort),
+	cfg := config.Config{Dir: dir, StateDir: filepath.Join(dir, ".carto-setup"), HTTPAddr: "127.0.0.1:" + strconv.Itoa(httpPort),
 		ACMEDirectory: p.directoryURL, ACMECAFile: p.caFile, Resolver: resolver, Project: project}
-	if err := ensureStateDir(cfg.StateDir); err != nil {
+	if err := cfg.EnsureStateDir(); err != nil {
 		t.Fatal(err)
 	}
 	challenges := acmeissue.NewHTTPResponder()
@@ -533,8 +512,8 @@ func TestRenewStandinRouter(t *testing.T) {
 	}
 
 	var stdout, stderr renewOutput
-	err = renewCertificate(ctx, []string{"--dir", dir, "--state-dir", cfg.StateDir, "--within", "720h", "--project", project,
-		"--http-addr", cfg.HTTPAddr, "--acme-ca-file", p.caFile, "--resolver", resolver}, func(string) string { return "" }, &stdout, &stderr, options{now: time.Now})
+	err = Run(ctx, []string{"carto-setup", "renew", "--dir", dir, "--state-dir", cfg.StateDir, "--within", "720h", "--project", project,
+		"--http-addr", cfg.HTTPAddr, "--acme-ca-file", p.caFile, "--resolver", resolver}, func(string) string { return "" }, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("renew: %v\nstdout: %s\nstderr: %s", err, &stdout, &stderr)
 	}
@@ -583,8 +562,8 @@ func renewServedFingerprint(t *testing.T, addr, want string) string {
 // router-http.
 func TestRenewNotACME(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{Dir: dir, StateDir: filepath.Join(dir, ".carto-setup"), HTTPAddr: "127.0.0.1:0", Project: "renewtest"}
-	if err := ensureStateDir(cfg.StateDir); err != nil {
+	cfg := config.Config{Dir: dir, StateDir: filepath.Join(dir, ".carto-setup"), HTTPAddr: "127.0.0.1:0", Project: "renewtest"}
+	if err := cfg.EnsureStateDir(); err != nil {
 		t.Fatal(err)
 	}
 	store := wizard.NewFileStore(filepath.Join(cfg.StateDir, "state.json"), time.Now)
@@ -593,7 +572,7 @@ func TestRenewNotACME(t *testing.T) {
 	}
 	router := &renewPortRouter{addr: "127.0.0.1:0"}
 	var out, errOut renewOutput
-	if err := runRenew(t.Context(), cfg, renew.DefaultWithin, router, &out, &errOut, time.Now); err != nil {
+	if err := renewWith(t.Context(), cfg, renew.DefaultWithin, router, &out, &errOut); err != nil {
 		t.Fatalf("renew = %v; stderr %s", err, &errOut)
 	}
 	if !strings.Contains(out.String(), "nothing to renew") || !strings.Contains(out.String(), "self-signed") || len(router.calls) != 0 {

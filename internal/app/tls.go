@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
 )
 
@@ -17,7 +18,7 @@ import (
 // and addresses as SANs. It returns the certificate and its SHA-256
 // fingerprint, which the console prints so the admin can check what the
 // browser shows.
-func wizardCertificate(stateDir string, id hostIdentity, now time.Time) (tls.Certificate, string, error) {
+func wizardCertificate(stateDir string, id hostid.Identity, now time.Time) (tls.Certificate, string, error) {
 	dir := filepath.Join(stateDir, "tls")
 	certPath, keyPath := filepath.Join(dir, "wizard.crt"), filepath.Join(dir, "wizard.key")
 	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {

@@ -3,12 +3,13 @@ package cachecheck
 import (
 	"context"
 	"errors"
-	"github.com/carto-setup/carto-setup/internal/tlsfail"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/carto-setup/carto-setup/internal/tlsfail"
 )
 
 // Kind is the class of a cache check failure.

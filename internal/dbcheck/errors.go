@@ -3,12 +3,13 @@ package dbcheck
 import (
 	"context"
 	"errors"
-	"github.com/carto-setup/carto-setup/internal/tlsfail"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/carto-setup/carto-setup/internal/tlsfail"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )

@@ -71,7 +71,13 @@ func TestRunLive(t *testing.T) {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	deps := Deps{Compose: SystemCompose{}, Docker: eng, Images: EngineImages{Client: eng}}
+	deps := Deps{Compose: SystemCompose{}, Docker: eng}
+	// The stand-in's images, built the way --demo builds them, at the
+	// hook where a real release's images are made sure of.
+	standinImages := func(ctx context.Context, plan Plan, progress io.Writer) error {
+		_, err := release.EnsureImages(ctx, eng, bin, plan.Version(), progress)
+		return err
+	}
 
 	t.Run("migrations cannot reach the database", func(t *testing.T) {
 		st := liveState(t)
@@ -86,7 +92,7 @@ func TestRunLive(t *testing.T) {
 		res0.createVolume(ctx, t, keep, project)
 		time.Sleep(1100 * time.Millisecond) // the daemon dates volumes to the second
 		since := time.Now()
-		res := liveRun(ctx, t, deps, st, version, bin, project)
+		res := liveRun(ctx, t, deps, standinImages, st, version, project)
 		var de *Error
 		if !errors.As(res.err, &de) {
 			t.Fatalf("Run: %v, want a *deploy.Error\n%s", res.err, res.out)
@@ -155,7 +161,7 @@ func TestRunLive(t *testing.T) {
 			}
 			return p
 		}
-		if res := liveInstall(ctx, t, deps, plan(st), bin, project); res.err != nil {
+		if res := liveInstall(ctx, t, deps, plan(st), standinImages, project); res.err != nil {
 			t.Fatalf("first install: %v\n%s", res.err, res.out)
 		}
 		if got := servedCert(ctx, t, httpsPort); got != leafDER(t, st.TLS.CertPEM) {
@@ -186,7 +192,7 @@ func TestRunLive(t *testing.T) {
 		if diff := cmp.Diff([]string{"IFRAME_ALLOWED_DOMAINS:added"}, keysOf(p.Report().KeptEdits)); diff != "" {
 			t.Errorf("kept edits (-want +got):\n%s", diff)
 		}
-		if res := liveInstall(ctx, t, deps, p, bin, project); res.err != nil {
+		if res := liveInstall(ctx, t, deps, p, standinImages, project); res.err != nil {
 			t.Fatalf("install after the hand edit: %v\n%s", res.err, res.out)
 		}
 		if v := valueIn(t, mustRead(t, dir, CustomerEnvFile), "IFRAME_ALLOWED_DOMAINS"); v.Text != "https://intranet.example.com" {
@@ -205,7 +211,7 @@ func TestRunLive(t *testing.T) {
 		if diff := cmp.Diff([]Restart{{Service: "router-http", Files: []string{"certs/" + RouterCertFile, "certs/" + RouterKeyFile}}}, p.Report().Restarts); diff != "" {
 			t.Errorf("restarts (-want +got):\n%s", diff)
 		}
-		res := liveInstall(ctx, t, deps, p, bin, project)
+		res := liveInstall(ctx, t, deps, p, standinImages, project)
 		if res.err != nil {
 			t.Fatalf("install with a new certificate: %v\n%s", res.err, res.out)
 		}
@@ -222,7 +228,7 @@ func TestRunLive(t *testing.T) {
 		if r := p.Report().Restarts; len(r) != 0 {
 			t.Errorf("restarts with the same answers: %+v", r)
 		}
-		res = liveInstall(ctx, t, deps, p, bin, project)
+		res = liveInstall(ctx, t, deps, p, standinImages, project)
 		if res.err != nil {
 			t.Fatalf("third install: %v\n%s", res.err, res.out)
 		}
@@ -241,7 +247,7 @@ func TestRunLive(t *testing.T) {
 			AdminUser: pg.User, AdminPassword: pg.Password, AdminDatabase: "postgres",
 			WorkspaceUser: "workspace_admin", WorkspacePassword: "Live-Workspace-PW-" + id, WorkspaceDatabase: "workspace",
 			SSL: true, SSLMode: "verify-full", CAPEM: string(pg.CAPEM)}
-		res := liveRun(ctx, t, deps, st, version, bin, "deployok"+id)
+		res := liveRun(ctx, t, deps, standinImages, st, version, "deployok"+id)
 		if res.err != nil {
 			t.Fatalf("Run: %v\n%s", res.err, res.out)
 		}
@@ -293,7 +299,7 @@ type liveResult struct {
 
 // liveRun plans and runs an install of the stand-in release under project,
 // and takes the stack down with its volumes when the test ends.
-func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, version, bin, project string) liveResult {
+func liveRun(ctx context.Context, t *testing.T, deps Deps, standinImages func(context.Context, Plan, io.Writer) error, st wizard.State, version, project string) liveResult {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "carto-selfhosted")
 	if err := release.Write(dir, version); err != nil {
@@ -304,7 +310,7 @@ func liveRun(ctx context.Context, t *testing.T, deps Deps, st wizard.State, vers
 		t.Fatalf("NewPlan: %v", err)
 	}
 	composeCleanup(ctx, t, deps, dir, project)
-	res := liveInstall(ctx, t, deps, plan, bin, project)
+	res := liveInstall(ctx, t, deps, plan, standinImages, project)
 	res.dir = dir
 	return res
 }
@@ -369,13 +375,13 @@ func composeCleanup(ctx context.Context, t *testing.T, deps Deps, dir, project s
 }
 
 // liveInstall runs an install of plan under project.
-func liveInstall(ctx context.Context, t *testing.T, deps Deps, plan Plan, bin, project string) liveResult {
+func liveInstall(ctx context.Context, t *testing.T, deps Deps, plan Plan, images func(context.Context, Plan, io.Writer) error, project string) liveResult {
 	t.Helper()
 	hub := logstream.NewHub(logstream.HubConfig{})
 	board := NewBoard(BoardConfig{Settle: 3 * time.Second})
 	var out testenv.Buffer
 	start := time.Now()
-	err := Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, StandinBinary: bin,
+	err := Run(ctx, deps, RunConfig{Plan: plan, Project: project, Expect: 3 * time.Minute, EnsureImages: images,
 		Hub: hub, Board: board, Poll: 500 * time.Millisecond}, &out)
 	t.Logf("Run returned after %s", time.Since(start).Round(time.Millisecond))
 	var hubText strings.Builder

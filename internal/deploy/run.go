@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
-	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 )
 
@@ -41,35 +39,12 @@ func (SystemCompose) Up(ctx context.Context, tool compose.Tool, dir, project str
 	return compose.Up(ctx, tool, dir, project, out)
 }
 
-// Images checks for and builds the stand-in release's image, for --demo and
-// tests; EngineImages is the real one.
-type Images interface {
-	ImageExists(ctx context.Context, ref string) (bool, error)
-	BuildStandin(ctx context.Context, binary, version string, progress io.Writer) error
-}
-
-// EngineImages builds the stand-in image on the Docker Engine.
-type EngineImages struct{ Client *engine.Client }
-
-// ImageExists reports whether the engine has the image.
-func (e EngineImages) ImageExists(ctx context.Context, ref string) (bool, error) {
-	return e.Client.ImageExists(ctx, ref)
-}
-
-// BuildStandin builds the stand-in image for version from a static
-// carto-setup executable.
-func (e EngineImages) BuildStandin(ctx context.Context, binary, version string, progress io.Writer) error {
-	return release.BuildImages(ctx, e.Client, binary, version, progress)
-}
-
 // Deps are the outside things an install works with.
 type Deps struct {
 	Compose Composer
 	// Docker is the engine the log follower and the board read;
 	// *engine.Client implements it.
 	Docker logstream.Docker
-	// Images is needed only when RunConfig.StandinBinary is set.
-	Images Images
 	// Users reads the user of each service's image, so that exactly that
 	// user may read the files the service mounts; nil means Docker when
 	// it can (*engine.Client does).
@@ -90,10 +65,11 @@ type RunConfig struct {
 	// Expect bounds the wait for every service to reach its expected
 	// state, counted from when Compose returns; 0 means 5 minutes.
 	Expect time.Duration
-	// StandinBinary, when set, is a static carto-setup executable: the
-	// release is the stand-in, and its image is built from it first if
-	// the engine does not have it.
-	StandinBinary string
+	// EnsureImages, when set, makes sure the engine has the release's
+	// images before anything starts: it runs after the files are
+	// written and before Compose, with the progress writer of the job
+	// log. An error stops the install; an *Error is returned as it is.
+	EnsureImages func(ctx context.Context, plan Plan, progress io.Writer) error
 	// Hub receives the containers' log lines and keeps them after Run
 	// returns; nil means a private hub.
 	Hub *logstream.Hub
@@ -132,8 +108,8 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error, which may quote raw tool output.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Run installs the plan: it refuses while a conflict is open, builds the
-// stand-in image when asked to, finds Compose and reads the user of every
+// Run installs the plan: it refuses while a conflict is open, makes sure of
+// the images (cfg.EnsureImages), finds Compose and reads the user of every
 // image whose service reads a planned file, all before anything is
 // written; then it writes the files (ApplyWith, each readable by exactly
 // the users of the services that read it), follows the project's
@@ -193,9 +169,14 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 	if open := cfg.Plan.report.Open(); len(open) > 0 {
 		return applyError(&ConflictError{Conflicts: open})
 	}
-	if cfg.StandinBinary != "" {
-		if err := buildStandin(ctx, deps.Images, cfg.StandinBinary, cfg.Plan.version, w, logf); err != nil {
-			return err
+	if cfg.EnsureImages != nil {
+		if err := cfg.EnsureImages(ctx, cfg.Plan, w); err != nil {
+			var de *Error
+			if errors.As(err, &de) {
+				return err
+			}
+			return &Error{Step: "image", Message: "The release's images are not ready: " + sentence(err),
+				Hint: "Check that Docker is running and that this user may use it.", Err: err}
 		}
 	}
 
@@ -260,33 +241,6 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 	}
 	logf("Compose started the stack; waiting up to %s for every service.", cfg.Expect)
 	return wait(ctx, deps.Docker, cfg, board, masker, logf)
-}
-
-// buildStandin builds the stand-in image unless the engine already has it.
-func buildStandin(ctx context.Context, images Images, binary, version string, progress io.Writer, logf func(string, ...any)) error {
-	if images == nil {
-		return &Error{Step: "image", Message: "No image builder was given for the stand-in release."}
-	}
-	ref := release.ImageTag(version)
-	present := true
-	for _, tag := range release.ImageTags(version) {
-		ok, err := images.ImageExists(ctx, tag)
-		if err != nil {
-			return &Error{Step: "image", Message: "Could not ask Docker for the stand-in image " + tag + ".",
-				Hint: "Check that Docker is running.", Err: err}
-		}
-		present = present && ok
-	}
-	if present {
-		logf("The stand-in image %s is present.", ref)
-		return nil
-	}
-	logf("Building the stand-in image %s.", ref)
-	if err := images.BuildStandin(ctx, binary, version, progress); err != nil {
-		return &Error{Step: "image", Message: "Could not build the stand-in image " + ref + ": " + sentence(err),
-			Hint: "The stand-in needs a static carto-setup executable (CGO_ENABLED=0).", Err: err}
-	}
-	return nil
 }
 
 // reportState writes the state changes that matter to the job log.

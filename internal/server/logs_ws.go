@@ -66,7 +66,8 @@ func boardMessage(job web.InstallData) logMessage {
 func (d *Deps) handleJobPoll(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	hub, ok := d.Installer.Logs(id)
-	job, ok2 := d.Installer.Status(id)
+	st, ok2 := d.Installer.Status(id)
+	job := installData(st)
 	if !ok || !ok2 {
 		return &appError{Status: http.StatusNotFound, Title: "No such install", Message: "There is no install with that ID."}
 	}
@@ -139,7 +140,8 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	defer board.Stop()
 	var lastBoard []byte
 	sendBoard := func() (finished, ok bool) {
-		job, found := d.Installer.Status(id)
+		st, found := d.Installer.Status(id)
+		job := installData(st)
 		if !found {
 			return true, true
 		}

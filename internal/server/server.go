@@ -1,10 +1,6 @@
 package server
 
 import (
-	"context"
-	"crypto/x509"
-
-	"github.com/carto-setup/carto-setup/internal/check"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/auth"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -27,8 +24,6 @@ type Deps struct {
 	// is added from the state. Any other Host header is refused, which
 	// defeats DNS rebinding.
 	HostNames []string
-	// ReleaseDir is the carto-selfhosted checkout the wizard installs.
-	ReleaseDir string
 	// Installer plans and runs the install.
 	Installer Installer
 	// Smoke runs the smoke test and keeps the manual checklist; Bundle
@@ -36,43 +31,17 @@ type Deps struct {
 	// it is not available.
 	Smoke  Smoker
 	Bundle Bundler
-	// Checks run the live checks of the steps.
-	Checks Checkers
-	// RootCAs verifies uploaded certificate chains; nil means the system
-	// roots.
-	RootCAs *x509.CertPool
-	// ACMEDirectory is the default ACME directory (Let's Encrypt), and
-	// ACMETimeout bounds one issuance.
+	// Steps runs the steps' validation, checks and state changes, over
+	// Store.
+	Steps *steps.Steps
+	// ACMEDirectory is the default ACME directory the TLS page offers.
 	ACMEDirectory string
-	ACMETimeout   time.Duration
 	// WriteWait bounds one websocket write; a client that does not take
 	// a batch within it is cut off. Zero means 10 s.
 	WriteWait time.Duration
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
-}
-
-// Checkers are the live checks the steps run, as functions so that
-// handler tests can pass fakes and the app passes the real packages.
-type Checkers struct {
-	Preflight func(ctx context.Context) []check.Result
-	// Domain checks DNS and reachability of an already valid domain;
-	// browserNonce is the nonce the admin's browser was asked to fetch.
-	Domain func(ctx context.Context, domain, browserNonce string) []check.Result
-	// NewNonce returns a fresh nonce served on port 80.
-	NewNonce func() string
-	// ACME obtains a certificate for domain, answering the challenge on
-	// port 80; it returns the account key to keep for next time.
-	ACME func(ctx context.Context, domain, email, directory string, accountKey []byte) (certPEM, keyPEM, account []byte, err error)
-	// ValidateBuckets returns field problems of custom buckets; Buckets
-	// runs the live round trip and CORS checks; CORSFix is the command
-	// and configuration that gives a bucket the CORS rules CARTO needs.
-	ValidateBuckets func(in wizard.BucketsInput) map[string]string
-	Buckets         func(ctx context.Context, in wizard.BucketsInput) []check.Result
-	CORSFix         func(in wizard.BucketsInput, bucket string) string
-	// Database checks the metadata PostgreSQL and the cache as given.
-	Database func(ctx context.Context, db wizard.DatabaseInput, cache wizard.CacheInput) []check.Result
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes

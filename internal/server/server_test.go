@@ -16,12 +16,15 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/preflight"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/static"
 )
 
 type fixture struct {
 	deps   *Deps
+	steps  steps.Deps // what deps.Steps was built with
 	router *chi.Mux
 	token  string
 	cookie *http.Cookie
@@ -34,22 +37,32 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+	store := wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now)
 	d := &Deps{
-		Log: slog.New(slog.NewTextHandler(testLogWriter{t}, nil)), Auth: a, Throttle: auth.NewThrottle(time.Now),
-		Store: wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now), Now: time.Now,
+		Log: log, Auth: a, Throttle: auth.NewThrottle(time.Now),
+		Store: store, Now: time.Now,
 		HostNames: []string{"localhost", "127.0.0.1", "wizard.internal"}, SelfSigned: true,
-		Checks: Checkers{
-			Preflight: func(context.Context) []check.Result { return fakePreflight },
-			Domain:    fakeDomain,
-			NewNonce:  func() string { return "00112233445566778899aabbccddeeff" },
-		},
 		Installer: newFakeInstaller(),
 	}
+	sd := steps.Deps{
+		Log:       log,
+		Preflight: steps.PreflightFunc(func(context.Context, preflight.Config) []check.Result { return fakePreflight }),
+		Domain:    fakeDomain{},
+	}
+	d.Steps = steps.New(sd, store)
 	value, err := a.SignIn(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{deps: d, router: routes(d), token: tok, cookie: &http.Cookie{Name: SessionCookie, Value: value}}
+	return &fixture{deps: d, steps: sd, router: routes(d), token: tok, cookie: &http.Cookie{Name: SessionCookie, Value: value}}
+}
+
+// setSteps changes the steps' dependencies and rebuilds the handler.
+func (f *fixture) setSteps(change func(*steps.Deps)) {
+	change(&f.steps)
+	f.deps.Steps = steps.New(f.steps, f.deps.Store)
+	f.router = routes(f.deps)
 }
 
 func (f *fixture) do(t *testing.T, req *http.Request) *http.Response {

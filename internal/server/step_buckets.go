@@ -2,11 +2,11 @@ package server
 
 import (
 	"errors"
-	"github.com/carto-setup/carto-setup/internal/buckets"
 	"net/http"
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
 )
@@ -19,14 +19,8 @@ func (d *Deps) bucketsView(st wizard.State, in wizard.BucketsInput, errs wizard.
 		SavedGCSKey: st.Buckets.GCSKeyJSON != "", SavedS3Secret: st.Buckets.S3SecretAccessKey != "", SavedAzureKey: st.Buckets.AzureAccessKey != "",
 	}
 	v.Input.GCSKeyJSON, v.Input.S3SecretAccessKey, v.Input.AzureAccessKey = "", "", ""
-	for _, r := range run.Results {
-		if strings.HasSuffix(r.ID, ".cors") && r.Status != check.Pass && d.Checks.CORSFix != nil {
-			bucket := in.Imports.Name
-			if strings.Contains(r.ID, "thumbnails") {
-				bucket = in.Thumbnails.Name
-			}
-			v.Fixes = append(v.Fixes, web.CORSFix{Bucket: bucket, Text: d.Checks.CORSFix(in, bucket)})
-		}
+	for _, fix := range steps.CORSFixes(in, run) {
+		v.Fixes = append(v.Fixes, web.CORSFix{Bucket: fix.Bucket, Text: fix.Text})
 	}
 	return v
 }
@@ -39,7 +33,7 @@ func (d *Deps) handleBucketsForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	in := st.Buckets
 	if in.Mode == "" {
-		in = wizard.BucketsInput{Mode: wizard.BucketsCartoManaged, Thumbnails: wizard.BucketInput{Public: true}}
+		in = steps.BucketsDefaults()
 	}
 	return render(w, r, http.StatusOK, web.BucketsStep(d.bucketsView(st, in, nil, st.Checks[wizard.Buckets])))
 }
@@ -83,48 +77,25 @@ func (d *Deps) handleBucketsSubmit(w http.ResponseWriter, r *http.Request) error
 	rerender := func(status int, errs wizard.FieldErrors, run wizard.CheckRun) error {
 		return render(w, r, status, web.BucketsStep(d.bucketsView(st, in, errs, run)))
 	}
-	var results []check.Result
-	switch in.Mode {
-	case wizard.BucketsCartoManaged:
-		results = []check.Result{buckets.CartoManaged()}
-	case wizard.BucketsGCS, wizard.BucketsS3, wizard.BucketsAzure:
-		for field, msg := range d.Checks.ValidateBuckets(in) {
-			errs.Add(field, msg)
-		}
-		if len(errs) > 0 {
-			return rerender(http.StatusUnprocessableEntity, errs, wizard.CheckRun{})
-		}
-		results = d.Checks.Buckets(r.Context(), in)
-	default:
-		errs.Add("buckets_mode", "Choose CARTO-managed buckets or one provider.")
-	}
 	if len(errs) > 0 {
 		return rerender(http.StatusUnprocessableEntity, errs, wizard.CheckRun{})
 	}
-	run := wizard.NewCheckRun(d.Now(), results)
-	if st, err = d.Store.Update(func(s *wizard.State) error {
-		if s.Buckets != in {
-			delete(s.Done, wizard.Buckets)
-		}
-		s.Buckets = in
-		s.SetChecks(wizard.Buckets, run)
-		return nil
-	}); err != nil {
+	out, err := d.Steps.Buckets(r.Context(), steps.BucketsForm{BucketsInput: in})
+	if err != nil {
 		return err
 	}
+	st = out.State
+	if out.Refused() {
+		return rerender(http.StatusUnprocessableEntity, out.Errors, wizard.CheckRun{})
+	}
 	if r.FormValue("action") == "test" {
-		for _, res := range results {
-			if (res.Status == check.Fail || res.Status == check.Error) && res.Field != "" {
-				errs.Add(res.Field, res.Message)
-			}
-		}
 		status := http.StatusOK
-		if check.Failed(results) {
+		if check.Failed(storedResults(out.Run)) {
 			status = http.StatusUnprocessableEntity
 		}
-		return rerender(status, errs, run)
+		return rerender(status, steps.FailedFields(out.Run.Results), out.Run)
 	}
-	return d.continuePastChecks(w, r, wizard.Buckets, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.Buckets, func(st wizard.State, v web.ChecksView) error {
 		view := d.bucketsView(st, in, nil, v.Run)
 		view.Checks = v
 		return render(w, r, http.StatusUnprocessableEntity, web.BucketsStep(view))

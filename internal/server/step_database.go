@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
 )
@@ -30,15 +30,15 @@ func (d *Deps) databaseView(st wizard.State, db wizard.DatabaseInput, cache wiza
 	return v
 }
 
-// databaseDefaults are CARTO's defaults for a first visit.
+// databaseDefaults are the saved settings, or the steps' defaults on a
+// first visit.
 func databaseDefaults(st wizard.State) (wizard.DatabaseInput, wizard.CacheInput) {
 	db, cache := st.Database, st.Cache
 	if db.Mode == "" {
-		db = wizard.DatabaseInput{Mode: wizard.ModeExternal, Port: 5432, AdminUser: "postgres", AdminDatabase: "postgres",
-			WorkspaceUser: "workspace_admin", WorkspaceDatabase: "workspace", SSL: true, SSLMode: "require"}
+		db = steps.DatabaseDefaults()
 	}
 	if cache.Mode == "" {
-		cache = wizard.CacheInput{Mode: wizard.ModeEmbedded, Port: 6379}
+		cache = steps.CacheDefaults()
 	}
 	return db, cache
 }
@@ -86,20 +86,11 @@ func readDatabaseForm(r *http.Request, st wizard.State) (wizard.DatabaseInput, w
 		Mode: f("cache_mode"), Host: f("cache_host"), Port: port("cache_port"),
 		Password: keep(r.FormValue("cache_password"), st.Cache.Password), TLS: r.FormValue("cache_tls") == "on", CAPEM: st.Cache.CAPEM,
 	}
-	if db.Mode != wizard.ModeEmbedded && db.Mode != wizard.ModeExternal {
-		errs.Add("db_mode", "Choose an external PostgreSQL or the embedded database.")
-	}
-	if cache.Mode != wizard.ModeEmbedded && cache.Mode != wizard.ModeExternal {
-		errs.Add("cache_mode", "Choose the embedded cache or an external one.")
-	}
 	if ca, ok := uploaded(r, "ca", errs); ok {
 		db.CAPEM = ca
 	}
 	if ca, ok := uploaded(r, "cache_ca", errs); ok {
 		cache.CAPEM = ca
-	}
-	if !db.SSL {
-		db.SSLMode = "disable"
 	}
 	return db, cache, errs
 }
@@ -151,8 +142,7 @@ func (d *Deps) handleDatabaseSubmit(w http.ResponseWriter, r *http.Request) erro
 		return render(w, r, status, web.DatabaseStep(d.databaseView(st, db, cache, errs, checks, notice)))
 	}
 	if r.FormValue("action") == "generate" {
-		db.WorkspacePassword = rand.Text() + rand.Text()
-		if st, err = d.Store.Update(func(s *wizard.State) error { s.Database.WorkspacePassword = db.WorkspacePassword; return nil }); err != nil {
+		if st, err = d.Steps.GenerateWorkspacePassword(); err != nil {
 			return err
 		}
 		return rerender(http.StatusOK, errs, web.ChecksView{}, "A strong workspace password was generated and saved. It is not shown: CARTO uses it internally.")
@@ -160,41 +150,31 @@ func (d *Deps) handleDatabaseSubmit(w http.ResponseWriter, r *http.Request) erro
 	if len(errs) > 0 {
 		return rerender(http.StatusUnprocessableEntity, errs, web.ChecksView{}, "")
 	}
-	results := d.Checks.Database(r.Context(), db, cache)
-	// A result about the configuration itself is a form error: nothing is
-	// saved until the form makes sense.
-	for _, res := range results {
-		if res.Status == check.Fail && strings.HasSuffix(res.ID, ".config") && res.Field != "" {
-			errs.Add(res.Field, res.Message)
-		}
-	}
-	if len(errs) > 0 {
-		return rerender(http.StatusUnprocessableEntity, errs, web.ChecksView{}, "")
-	}
-	run := wizard.NewCheckRun(d.Now(), results)
-	if st, err = d.Store.Update(func(s *wizard.State) error {
-		if s.Database != db || s.Cache != cache {
-			delete(s.Done, wizard.Database)
-		}
-		s.Database, s.Cache = db, cache
-		s.SetChecks(wizard.Database, run)
-		return nil
-	}); err != nil {
+	out, err := d.Steps.Database(r.Context(), steps.DatabaseForm{DB: &db, Cache: &cache})
+	if err != nil {
 		return err
 	}
+	st = out.State
+	if out.Refused() {
+		return rerender(http.StatusUnprocessableEntity, out.Errors, web.ChecksView{}, "")
+	}
 	if r.FormValue("action") == "test" {
-		for _, res := range run.Results {
-			if (res.Status == check.Fail || res.Status == check.Error) && res.Field != "" {
-				errs.Add(res.Field, res.Message)
-			}
-		}
 		status := http.StatusOK
-		if check.Failed(results) {
+		if check.Failed(storedResults(out.Run)) {
 			status = http.StatusUnprocessableEntity
 		}
-		return rerender(status, errs, web.ChecksView{Run: run}, "")
+		return rerender(status, steps.FailedFields(out.Run.Results), web.ChecksView{Run: out.Run}, "")
 	}
-	return d.continuePastChecks(w, r, wizard.Database, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.Database, func(st wizard.State, v web.ChecksView) error {
 		return render(w, r, http.StatusUnprocessableEntity, web.DatabaseStep(d.databaseView(st, db, cache, nil, v, "")))
 	})
+}
+
+// storedResults unwraps a stored run's results.
+func storedResults(run wizard.CheckRun) []check.Result {
+	out := make([]check.Result, len(run.Results))
+	for i, r := range run.Results {
+		out[i] = r.Result
+	}
+	return out
 }

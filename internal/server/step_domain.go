@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
 )
@@ -26,7 +27,7 @@ func (d *Deps) handleDomainForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleDomainSubmit validates the domain; "check" runs the checks and
-// shows them, "next" also gates on them and continues.
+// shows them, "next" runs them when the domain is new and continues.
 func (d *Deps) handleDomainSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(w, r, 64<<10); err != nil {
 		return err
@@ -35,38 +36,25 @@ func (d *Deps) handleDomainSubmit(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	typed := r.PostFormValue("domain")
-	domain, problem := domaincheck.Validate(typed)
-	if problem != "" {
-		// Nothing is saved: the saved domain and its checks stay as they were.
-		in := st.Domain
-		in.Domain = typed
-		return render(w, r, http.StatusUnprocessableEntity, web.DomainStep(d.domainView(st, in, wizard.FieldErrors{"domain": problem}, web.ChecksView{})))
-	}
-	run, checked := st.Checks[wizard.Domain]
-	if r.PostFormValue("action") == "check" || !checked || domain != st.Domain.Domain {
-		nonce := st.Domain.BrowserNonce
-		if domain != st.Domain.Domain || nonce == "" {
-			nonce = d.Checks.NewNonce()
-		}
-		results := d.Checks.Domain(r.Context(), domain, nonce)
-		run = wizard.NewCheckRun(d.Now(), results)
-		st, err = d.Store.Update(func(st *wizard.State) error {
-			if st.Domain.Domain != domain {
-				delete(st.Done, wizard.Domain)
-			}
-			st.Domain = wizard.DomainInput{Domain: domain, BrowserNonce: nonce}
-			st.SetChecks(wizard.Domain, run)
-			return nil
-		})
+	f := steps.DomainForm{Domain: r.PostFormValue(wizard.FieldDomain)}
+	action := r.PostFormValue("action")
+	_, checked := st.Checks[wizard.Domain]
+	if action == "check" || !checked || f.Name() != st.Domain.Domain {
+		out, err := d.Steps.Domain(r.Context(), f)
 		if err != nil {
 			return err
 		}
-		if r.PostFormValue("action") == "check" {
+		if out.Refused() {
+			// Nothing is saved: the saved domain and its checks stay.
+			in := out.State.Domain
+			in.Domain = f.Domain
+			return render(w, r, http.StatusUnprocessableEntity, web.DomainStep(d.domainView(out.State, in, out.Errors, web.ChecksView{})))
+		}
+		if action == "check" {
 			return redirect(w, r, stepURL(wizard.Domain))
 		}
 	}
-	return d.continuePastChecks(w, r, wizard.Domain, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.Domain, func(st wizard.State, v web.ChecksView) error {
 		return render(w, r, http.StatusUnprocessableEntity, web.DomainStep(d.domainView(st, st.Domain, nil, v)))
 	})
 }

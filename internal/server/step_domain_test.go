@@ -12,7 +12,11 @@ import (
 )
 
 // fakeDomain passes for domains under example.com and fails DNS otherwise.
-func fakeDomain(_ context.Context, domain, nonce string) []check.Result {
+type fakeDomain struct{}
+
+func (fakeDomain) NewNonce() string { return "00112233445566778899aabbccddeeff" }
+
+func (fakeDomain) Check(_ context.Context, domain, nonce string) []check.Result {
 	if strings.HasSuffix(domain, ".example.com") {
 		return []check.Result{{Step: "domain", ID: "domain.resolves", Status: check.Pass, Message: domain + " resolves to this VM"}}
 	}
@@ -54,7 +58,7 @@ func TestDomainStep(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("check: %d", res.StatusCode)
 	}
-	res, doc := f.get(t, "/steps/domain")
+	_, doc := f.get(t, "/steps/domain")
 	if doc.Find(`tr[data-check="domain.resolves"][data-status="fail"]`).Length() != 1 {
 		t.Fatal("failed check not shown")
 	}

@@ -14,17 +14,18 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
-	"github.com/carto-setup/carto-setup/web"
 )
 
 // fakeInstaller keeps one job in memory with a real hub.
 type fakeInstaller struct {
 	mu       sync.Mutex
 	problems []check.Result
-	job      web.InstallData
+	job      steps.InstallStatus
 	hub      *logstream.Hub
 	started  int
 }
@@ -33,10 +34,11 @@ func newFakeInstaller() *fakeInstaller {
 	return &fakeInstaller{hub: logstream.NewHub(logstream.HubConfig{MaxLines: 100})}
 }
 
-func (f *fakeInstaller) Review(context.Context, wizard.State) (web.ReviewData, error) {
-	return web.ReviewData{
-		Diff:     []web.DiffLine{{Op: "-", Text: "SELFHOSTED_DOMAIN=carto3-onprem.lan"}, {Op: "+", Text: "SELFHOSTED_DOMAIN=carto.example.com"}, {Op: "+", Text: "POSTGRES_ADMIN_PASSWORD=****"}},
-		Files:    []web.FileView{{Path: "certs/key.json", Mode: "0600", Size: 2300, Secret: true}},
+func (f *fakeInstaller) Review(context.Context, wizard.State) (steps.Review, error) {
+	return steps.Review{
+		Diff: []deploy.DiffLine{{Kind: deploy.DiffRemoved, Text: "SELFHOSTED_DOMAIN=carto3-onprem.lan"}, {Kind: deploy.DiffAdded, Text: "SELFHOSTED_DOMAIN=carto.example.com"},
+			{Kind: deploy.DiffAdded, Text: "POSTGRES_ADMIN_PASSWORD=****"}},
+		Files:    []deploy.FileSummary{{Path: "certs/key.json", Mode: 0o600, Size: 2300, Secret: true}},
 		Command:  "docker-compose -p carto-selfhosted up -d",
 		Problems: f.problems,
 	}, nil
@@ -45,32 +47,32 @@ func (f *fakeInstaller) Review(context.Context, wizard.State) (web.ReviewData, e
 func (f *fakeInstaller) Start(wizard.State) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.job.Status == "running" {
+	if f.job.Record.Status == jobs.Running {
 		return "", jobs.ErrBusy
 	}
 	f.started++
-	f.job = web.InstallData{ID: "job1", Status: "running", Started: time.Now(),
-		Services: []web.ServiceView{{Service: "router-http", State: "running", Expected: "running", Status: "ok"}}}
+	f.job = steps.InstallStatus{Record: jobs.Record{ID: "job1", Kind: "install", Status: jobs.Running, Started: time.Now()}, Live: true,
+		Expected: []deploy.Expectation{{Service: "router-http", Verdict: deploy.OK, Status: deploy.ServiceStatus{Service: "router-http", State: "running"}}}}
 	return "job1", nil
 }
 
-func (f *fakeInstaller) Status(id string) (web.InstallData, bool) {
+func (f *fakeInstaller) Status(id string) (steps.InstallStatus, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.job, id == f.job.ID
+	return f.job, id == f.job.Record.ID
 }
 
 func (f *fakeInstaller) Latest() (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.job.ID, f.job.ID != ""
+	return f.job.Record.ID, f.job.Record.ID != ""
 }
 
 func (f *fakeInstaller) Logs(id string) (*logstream.Hub, bool) { return f.hub, id == "job1" }
 
 func (f *fakeInstaller) finish(status string) {
 	f.mu.Lock()
-	f.job.Status = status
+	f.job.Record.Status = jobs.Status(status)
 	f.mu.Unlock()
 }
 
@@ -90,7 +92,7 @@ func TestReviewAndInstall(t *testing.T) {
 	}
 
 	inst.problems = nil
-	res, doc = f.get(t, "/steps/review")
+	_, doc = f.get(t, "/steps/review")
 	if !strings.Contains(doc.Find("#diff").Text(), "+ SELFHOSTED_DOMAIN=carto.example.com") || !strings.Contains(doc.Find("#command").Text(), "up -d") {
 		t.Fatal("review does not show the diff and command")
 	}

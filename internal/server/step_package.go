@@ -1,16 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/custpkg"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
 )
@@ -19,16 +15,8 @@ import (
 // custpkg.MaxZipSize plus form overhead.
 const maxPackageUpload = custpkg.MaxZipSize + 1<<20
 
-func (d *Deps) release() custpkg.Release {
-	read := func(name string) string {
-		b, _ := os.ReadFile(filepath.Join(d.ReleaseDir, name))
-		return strings.TrimSpace(string(b))
-	}
-	return custpkg.Release{Version: read("VERSION"), MinVersion: read("MIN_VERSION")}
-}
-
 func (d *Deps) packageView(st wizard.State, errs wizard.FieldErrors, checks web.ChecksView) web.PackageStepView {
-	rel := d.release()
+	rel := d.Steps.Release()
 	return web.PackageStepView{
 		Progress: web.NewProgress(st, wizard.Package), Errors: errs, Checks: checks,
 		Summary: st.Package.Summary, Uploaded: st.Package.CustomerEnv != "",
@@ -59,68 +47,32 @@ func (d *Deps) handlePackageSubmit(w http.ResponseWriter, r *http.Request) error
 		if errors.As(err, &mbe) {
 			msg = "The upload is too large: a customer package is a zip of a few kilobytes."
 		}
-		return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(st, wizard.FieldErrors{"zip": msg}, web.ChecksView{})))
+		return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(st, wizard.FieldErrors{wizard.FieldZip: msg}, web.ChecksView{})))
 	}
 	defer r.MultipartForm.RemoveAll()
 	if r.FormValue("action") == "next" && !hasUpload(r) {
-		return d.continuePastChecks(w, r, wizard.Package, func(st wizard.State, v web.ChecksView) error {
+		return d.continueStep(w, r, wizard.Package, func(st wizard.State, v web.ChecksView) error {
 			return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(st, nil, v)))
 		})
 	}
-
-	st, err := d.Store.Load()
+	var up steps.PackageUpload
+	up.Zip, _ = formFile(r, wizard.FieldZip)
+	if len(up.Zip) == 0 {
+		up.CustomerEnv, _ = formFile(r, wizard.FieldCustomerEnv)
+		up.KeyJSON, _ = formFile(r, wizard.FieldKeyJSON)
+	}
+	out, err := d.Steps.Package(up)
 	if err != nil {
 		return err
 	}
-	var (
-		files   custpkg.Files
-		results []check.Result
-		sum     custpkg.Summary
-	)
-	zipData, zipOK := formFile(r, "zip")
-	envData, envOK := formFile(r, "customer_env")
-	keyData, keyOK := formFile(r, "key_json")
-	switch {
-	case zipOK:
-		files, results, sum = custpkg.ValidateZip(bytes.NewReader(zipData), int64(len(zipData)), d.release())
-	case envOK || keyOK:
-		files, results, sum = custpkg.ValidateFiles(envData, keyData, d.release())
-	default:
-		return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(st, wizard.FieldErrors{"zip": "Choose the package zip, or both customer.env and key.json."}, web.ChecksView{})))
+	if out.Refused() {
+		return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(out.State, out.Errors, web.ChecksView{Run: out.Run})))
 	}
-	run := wizard.NewCheckRun(d.Now(), results)
-	if check.Failed(results) {
-		errs := wizard.FieldErrors{}
-		for _, res := range results {
-			if res.Status == check.Fail && res.Field != "" {
-				errs.Add(res.Field, res.Message)
-			}
-		}
-		if len(errs) == 0 {
-			errs.Add("zip", "The package did not pass its checks; see below.")
-		}
-		return render(w, r, http.StatusUnprocessableEntity, web.PackageStep(d.packageView(st, errs, web.ChecksView{Run: run})))
-	}
-	if _, err := d.Store.Update(func(st *wizard.State) error {
-		st.Package = wizard.PackageInput{
-			CustomerEnv: string(files.CustomerEnv), KeyJSON: string(files.KeyJSON),
-			Summary: wizard.PackageSummary{Tenant: sum.TenantID, PackageVersion: sum.PackageVersion, ServiceAccount: sum.ServiceAccount, Project: sum.GCPProject},
-		}
-		st.SetChecks(wizard.Package, run)
-		delete(st.Done, wizard.Package)
-		if st.Domain.Domain == "" && sum.Domain != "" {
-			st.Domain.Domain = sum.Domain // a suggestion the domain step shows
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	d.Log.Info("customer package uploaded", "tenant", sum.TenantID, "version", sum.PackageVersion)
 	return redirect(w, r, stepURL(wizard.Package))
 }
 
 func hasUpload(r *http.Request) bool {
-	for _, name := range []string{"zip", "customer_env", "key_json"} {
+	for _, name := range []string{wizard.FieldZip, wizard.FieldCustomerEnv, wizard.FieldKeyJSON} {
 		if fh := r.MultipartForm.File[name]; len(fh) > 0 && fh[0].Size > 0 {
 			return true
 		}

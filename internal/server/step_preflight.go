@@ -17,23 +17,16 @@ func (d *Deps) handlePreflightForm(w http.ResponseWriter, r *http.Request) error
 	}
 	run, ok := st.Checks[wizard.Preflight]
 	if !ok {
-		if st, err = d.runPreflight(r); err != nil {
+		out, err := d.Steps.Preflight(r.Context())
+		if err != nil {
 			return err
 		}
-		run = st.Checks[wizard.Preflight]
+		st, run = out.State, out.Run
 	}
 	return render(w, r, http.StatusOK, web.PreflightStep(web.PreflightStepView{
 		Progress: web.NewProgress(st, wizard.Preflight),
 		Checks:   web.ChecksView{Run: run},
 	}))
-}
-
-func (d *Deps) runPreflight(r *http.Request) (wizard.State, error) {
-	results := d.Checks.Preflight(r.Context())
-	return d.Store.Update(func(st *wizard.State) error {
-		st.SetChecks(wizard.Preflight, wizard.NewCheckRun(d.Now(), results))
-		return nil
-	})
 }
 
 // handlePreflightSubmit re-runs the checks, or continues when nothing
@@ -43,49 +36,48 @@ func (d *Deps) handlePreflightSubmit(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if r.PostFormValue("action") == "rerun" {
-		if _, err := d.runPreflight(r); err != nil {
+		if _, err := d.Steps.Preflight(r.Context()); err != nil {
 			return err
 		}
 		return redirect(w, r, stepURL(wizard.Preflight))
 	}
-	return d.continuePastChecks(w, r, wizard.Preflight, func(st wizard.State, v web.ChecksView) error {
+	return d.continueStep(w, r, wizard.Preflight, func(st wizard.State, v web.ChecksView) error {
 		return render(w, r, http.StatusUnprocessableEntity, web.PreflightStep(web.PreflightStepView{
 			Progress: web.NewProgress(st, wizard.Preflight), Checks: v,
 		}))
 	})
 }
 
-// continuePastChecks gates a step on its stored check run: with problems it
-// calls rerender with the reasons typed so far; otherwise it records the
-// overrides, marks the step done and redirects to the next step.
-func (d *Deps) continuePastChecks(w http.ResponseWriter, r *http.Request, s wizard.Step, rerender func(wizard.State, web.ChecksView) error) error {
+// continueStep gates a step on its stored check run with the reasons typed
+// in the form: with problems it calls rerender; otherwise the step records
+// the overrides and marks itself done, and the admin goes on to the next
+// step.
+func (d *Deps) continueStep(w http.ResponseWriter, r *http.Request, s wizard.Step, rerender func(wizard.State, web.ChecksView) error) error {
 	st, err := d.Store.Load()
 	if err != nil {
 		return err
 	}
-	run, ok := st.Checks[s]
+	reasons := overrideReasons(r, st.Checks[s])
+	out, ok, err := d.Steps.Continue(s, reasons)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return redirect(w, r, stepURL(s))
 	}
+	if out.Refused() {
+		return rerender(out.State, web.ChecksView{Run: out.Run, Reasons: reasons, Errors: out.Errors})
+	}
+	return redirect(w, r, stepURL(wizard.Next(s)))
+}
+
+// overrideReasons reads the reasons typed next to the results of run.
+func overrideReasons(r *http.Request, run wizard.CheckRun) map[string]string {
 	reasons := map[string]string{}
 	for _, res := range run.Results {
 		if v := strings.TrimSpace(r.PostFormValue(wizard.OverrideField(res.ID))); v != "" {
 			reasons[res.ID] = v
 		}
 	}
-	errs, ovs := wizard.Gate(run.Results, reasons, d.Now())
-	if len(errs) > 0 {
-		return rerender(st, web.ChecksView{Run: run, Reasons: reasons, Errors: errs})
-	}
-	if _, err := d.Store.Update(func(st *wizard.State) error {
-		for _, o := range ovs {
-			st.AddOverride(o)
-			d.Log.Info("check overridden", "check", o.Check, "reason", o.Reason)
-		}
-		st.MarkDone(s)
-		return nil
-	}); err != nil {
-		return err
-	}
-	return redirect(w, r, stepURL(wizard.Next(s)))
+	return reasons
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/preflight"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -88,10 +90,11 @@ func TestPreflightStep(t *testing.T) {
 
 func TestPreflightFixedFailureBlocks(t *testing.T) {
 	f := newFixture(t)
-	f.deps.Checks.Preflight = func(context.Context) []check.Result {
-		return []check.Result{{Step: "preflight", ID: "preflight.release_files", Status: check.Fail, Fixed: true, Message: "docker-compose.yml is missing"}}
-	}
-	f.router = routes(f.deps)
+	f.setSteps(func(d *steps.Deps) {
+		d.Preflight = steps.PreflightFunc(func(context.Context, preflight.Config) []check.Result {
+			return []check.Result{{Step: "preflight", ID: "preflight.release_files", Status: check.Fail, Fixed: true, Message: "docker-compose.yml is missing"}}
+		})
+	})
 	res, _ := f.post(t, "/steps/preflight", url.Values{"action": {"rerun"}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("rerun: %d", res.StatusCode)

@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
@@ -13,13 +12,13 @@ import (
 
 // Smoker runs the smoke test as a job and keeps the manual checklist. The
 // job stores its results in the state (Checks[wizard.Smoke]) and marks the
-// step done when nothing failed; the app implements it.
+// step done when nothing failed; steps.Smoker is the real one.
 type Smoker interface {
 	// Start starts a smoke-test job for st and returns its ID, or
 	// jobs.ErrBusy while one runs.
 	Start(st wizard.State) (string, error)
-	// Latest is the most recent smoke-test job.
-	Latest() (web.SmokeJob, bool)
+	// Latest is the record of the most recent smoke-test job.
+	Latest() (jobs.Record, bool)
 	// Checklist returns the saved ticks by item ID; SaveChecklist
 	// replaces them.
 	Checklist() (map[string]bool, error)
@@ -43,7 +42,8 @@ func (d *Deps) checklist() ([]web.ChecklistItem, error) {
 
 func (d *Deps) smokeView(st wizard.State, checks web.ChecksView) (web.SmokeStepView, error) {
 	v := web.SmokeStepView{Progress: web.NewProgress(st, wizard.Smoke), Checks: checks}
-	v.Job, v.HasJob = d.Smoke.Latest()
+	rec, has := d.Smoke.Latest()
+	v.Job, v.HasJob = smokeJob(rec), has
 	var err error
 	v.Checklist, err = d.checklist()
 	return v, err
@@ -105,13 +105,19 @@ func (d *Deps) handleSmokeSubmit(w http.ResponseWriter, r *http.Request) error {
 	return &appError{Status: http.StatusBadRequest, Title: "Unknown action", Message: "The form asked for an action this page does not have. Go back and try again."}
 }
 
-// continuePastSmoke gates the summary on the stored smoke-test run.
+// smokeJob is the smoke page's model of a job record.
+func smokeJob(rec jobs.Record) web.SmokeJob {
+	return web.SmokeJob{ID: rec.ID, Status: string(rec.Status), Error: rec.Error, Started: rec.Started, Ended: rec.Ended}
+}
+
+// continuePastSmoke gates the summary on the stored smoke-test run, with
+// the same override rules as every other step.
 func (d *Deps) continuePastSmoke(w http.ResponseWriter, r *http.Request, st wizard.State) error {
 	run, ok := st.Checks[wizard.Smoke]
 	rerender := func(v web.SmokeStepView) error {
 		return render(w, r, http.StatusUnprocessableEntity, web.SmokeStep(v))
 	}
-	if job, has := d.Smoke.Latest(); has && job.Running() || !ok {
+	if job, has := d.Smoke.Latest(); has && !job.Done() || !ok {
 		v, err := d.smokeView(st, web.ChecksView{Run: run})
 		if err != nil {
 			return err
@@ -119,29 +125,17 @@ func (d *Deps) continuePastSmoke(w http.ResponseWriter, r *http.Request, st wiza
 		v.Error = "Wait for the smoke test to finish (or run it) before you continue."
 		return rerender(v)
 	}
-	reasons := map[string]string{}
-	for _, res := range run.Results {
-		if v := strings.TrimSpace(r.PostFormValue(wizard.OverrideField(res.ID))); v != "" {
-			reasons[res.ID] = v
-		}
+	reasons := overrideReasons(r, run)
+	out, _, err := d.Steps.Continue(wizard.Smoke, reasons)
+	if err != nil {
+		return err
 	}
-	errs, ovs := wizard.Gate(run.Results, reasons, d.Now())
-	if len(errs) > 0 {
-		v, err := d.smokeView(st, web.ChecksView{Run: run, Reasons: reasons, Errors: errs})
+	if out.Refused() {
+		v, err := d.smokeView(out.State, web.ChecksView{Run: out.Run, Reasons: reasons, Errors: out.Errors})
 		if err != nil {
 			return err
 		}
 		return rerender(v)
-	}
-	if _, err := d.Store.Update(func(st *wizard.State) error {
-		for _, o := range ovs {
-			st.AddOverride(o)
-			d.Log.Info("check overridden", "check", o.Check, "reason", o.Reason)
-		}
-		st.MarkDone(wizard.Smoke)
-		return nil
-	}); err != nil {
-		return err
 	}
 	return redirect(w, r, "/finish")
 }

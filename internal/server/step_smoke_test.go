@@ -19,14 +19,13 @@ import (
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/wizard"
-	"github.com/carto-setup/carto-setup/web"
 )
 
 // fakeSmoker runs no checks: Start records the call and the test sets the
 // state the real job would.
 type fakeSmoker struct {
 	mu      sync.Mutex
-	job     web.SmokeJob
+	job     jobs.Record
 	started int
 	ticks   map[string]bool
 }
@@ -34,15 +33,15 @@ type fakeSmoker struct {
 func (f *fakeSmoker) Start(wizard.State) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.job.Running() {
+	if f.job.ID != "" && !f.job.Done() {
 		return "", jobs.ErrBusy
 	}
 	f.started++
-	f.job = web.SmokeJob{ID: "smoke1", Status: "running", Started: time.Now()}
+	f.job = jobs.Record{ID: "smoke1", Kind: "smoke", Status: jobs.Running, Started: time.Now()}
 	return f.job.ID, nil
 }
 
-func (f *fakeSmoker) Latest() (web.SmokeJob, bool) {
+func (f *fakeSmoker) Latest() (jobs.Record, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.job, f.job.ID != ""

@@ -13,7 +13,9 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/dbcheck"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -50,8 +52,9 @@ func markDone(f *fixture, steps ...wizard.Step) {
 
 func TestPackageStep(t *testing.T) {
 	f := newFixture(t)
-	f.deps.ReleaseDir = t.TempDir()
-	if err := release.Write(f.deps.ReleaseDir, ""); err != nil {
+	dir := t.TempDir()
+	f.setSteps(func(d *steps.Deps) { d.ReleaseDir = dir })
+	if err := release.Write(dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	markDone(f, wizard.Preflight)
@@ -81,7 +84,7 @@ func TestPackageStep(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("valid package: %d", res.StatusCode)
 	}
-	res, doc = f.get(t, "/steps/package")
+	_, doc = f.get(t, "/steps/package")
 	if got := doc.Find("#sum-tenant").Text(); got != release.SampleTenantID {
 		t.Fatalf("tenant = %q", got)
 	}
@@ -102,13 +105,14 @@ func TestPackageStep(t *testing.T) {
 func TestDatabaseStep(t *testing.T) {
 	f := newFixture(t)
 	markDone(f, wizard.Preflight, wizard.Package, wizard.Domain)
-	f.deps.Checks.Database = func(_ context.Context, db wizard.DatabaseInput, _ wizard.CacheInput) []check.Result {
-		if db.AdminPassword != "right" {
-			return []check.Result{{Step: "database", ID: "database.auth", Status: check.Fail, Field: "admin_password", Message: "The server rejected the admin password."}}
-		}
-		return []check.Result{{Step: "database", ID: "database.auth", Status: check.Pass, Message: "Signed in as postgres."}}
-	}
-	f.router = routes(f.deps)
+	f.setSteps(func(d *steps.Deps) {
+		d.Database = steps.DatabaseFunc(func(_ context.Context, db dbcheck.Config) []check.Result {
+			if db.AdminPassword != "right" {
+				return []check.Result{{Step: "database", ID: "database.auth", Status: check.Fail, Field: "admin_password", Message: "The server rejected the admin password."}}
+			}
+			return []check.Result{{Step: "database", ID: "database.auth", Status: check.Pass, Message: "Signed in as postgres."}}
+		})
+	})
 	form := map[string]string{"db_mode": "external", "host": "db.internal", "port": "5432", "admin_user": "postgres", "admin_password": "wrong-secret-value",
 		"admin_database": "postgres", "workspace_user": "workspace_admin", "workspace_password": "ws-secret-value", "workspace_database": "workspace",
 		"ssl_mode": "require", "cache_mode": "embedded", "action": "test"}
@@ -177,7 +181,7 @@ func TestTLSStepSelfSignedAndBadUpload(t *testing.T) {
 	if !strings.Contains(st.TLS.CertPEM, "BEGIN CERTIFICATE") || st.TLS.Fingerprint == "" {
 		t.Fatal("no certificate saved")
 	}
-	res, doc = f.get(t, "/steps/tls")
+	_, doc = f.get(t, "/steps/tls")
 	html, _ := doc.Html()
 	if strings.Contains(html, "PRIVATE KEY") || doc.Find("#fingerprint").Text() != st.TLS.Fingerprint {
 		t.Fatal("key shown or fingerprint missing")

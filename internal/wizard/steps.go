@@ -44,12 +44,6 @@ func (s Step) Index() int {
 	return 0
 }
 
-// ParseStep returns the step named by slug.
-func ParseStep(slug string) (Step, bool) {
-	s := Step(slug)
-	return s, s.Index() > 0
-}
-
 // Next returns the step after s, or "" after the last one.
 func Next(s Step) Step {
 	i := s.Index()

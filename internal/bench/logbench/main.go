@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cli, err := engine.New(ctx)
 	if err != nil {
-		return fmt.Errorf("Docker Engine: %w", err)
+		return fmt.Errorf("docker engine: %w", err)
 	}
 	defer cli.Close()
 

@@ -21,11 +21,12 @@ import (
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/bench/measure"
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
 	"github.com/carto-setup/carto-setup/internal/server"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
-	"github.com/carto-setup/carto-setup/web"
 )
 
 // The jobs the stand-in installer knows: the benchmark's project, and a
@@ -189,19 +190,19 @@ type benchInstaller struct {
 	hubs map[string]*logstream.Hub
 }
 
-func (b *benchInstaller) Review(context.Context, wizard.State) (web.ReviewData, error) {
-	return web.ReviewData{}, nil
+func (b *benchInstaller) Review(context.Context, wizard.State) (steps.Review, error) {
+	return steps.Review{}, nil
 }
 
 func (b *benchInstaller) Start(wizard.State) (string, error) {
 	return "", errors.New("logbench: no installs")
 }
 
-func (b *benchInstaller) Status(id string) (web.InstallData, bool) {
+func (b *benchInstaller) Status(id string) (steps.InstallStatus, bool) {
 	if _, ok := b.hubs[id]; !ok {
-		return web.InstallData{}, false
+		return steps.InstallStatus{}, false
 	}
-	return web.InstallData{ID: id, Status: "running"}, true
+	return steps.InstallStatus{Record: jobs.Record{ID: id, Kind: "install", Status: jobs.Running}}, true
 }
 
 func (b *benchInstaller) Latest() (string, bool) { return benchJob, true }

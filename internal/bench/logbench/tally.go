@@ -151,13 +151,6 @@ func (t *tally) endsSeen() int {
 	return len(t.ends)
 }
 
-// lastData returns when the last data line arrived.
-func (t *tally) lastData() time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.last
-}
-
 // result is a consumer's outcome.
 type result struct {
 	Name       string            `json:"name"`

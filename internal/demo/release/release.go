@@ -159,6 +159,21 @@ func BuildImages(ctx context.Context, eng *engine.Client, binary string, version
 	return nil
 }
 
+// EnsureImages builds the stand-in images of version from binary unless the
+// engine has every one of them already. It reports whether it built them.
+func EnsureImages(ctx context.Context, eng *engine.Client, binary, version string, progress io.Writer) (built bool, err error) {
+	for _, tag := range ImageTags(version) {
+		ok, err := eng.ImageExists(ctx, tag)
+		if err != nil {
+			return false, fmt.Errorf("release: look for %s: %w", tag, err)
+		}
+		if !ok {
+			return true, BuildImages(ctx, eng, binary, version, progress)
+		}
+	}
+	return false, nil
+}
+
 // checkStatic refuses an executable that needs a dynamic loader: it would
 // not start in a FROM scratch image, and the failure there is obscure.
 func checkStatic(path string) error {

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"bytes"
@@ -7,87 +7,87 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"os/exec"
 	"strings"
 	"time"
 
-	"github.com/carto-setup/carto-setup/internal/acmeissue"
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/renew"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
-// renewUsage documents `carto-setup renew`; app.go's usage can include it.
-const renewUsage = `  carto-setup renew [--dir DIR] [--state-dir DIR] [--within 720h] [--project NAME]
+// RenewUsage documents `carto-setup renew`.
+const RenewUsage = `  carto-setup renew [--dir DIR] [--state-dir DIR] [--within 720h] [--project NAME]
         [--http-addr ADDR] [--acme-ca-file F] [--resolver HOST:PORT]
         renew the router's Let's Encrypt certificate when it expires within
         --within: stops router-http, answers the challenge on port 80, writes
         certs/, starts router-http; exit 1 when it failed (the old one stays)
 `
 
-// renewCertificate is `carto-setup renew`, run from a systemd timer or
-// cron. It prints one line on stdout when the certificate was renewed or
-// was not due, and the reason on stderr when the renewal failed, which
-// makes the process exit with status 1.
-func renewCertificate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, o options) error {
+// Renew is `carto-setup renew`, run from a systemd timer or cron. It prints
+// one line on stdout when the certificate was renewed or was not due, and
+// the reason on stderr when the renewal failed, which makes the process
+// exit with status 1.
+func Renew(ctx context.Context, env Env, args []string) error {
+	return RenewWith(ctx, env, args, nil)
+}
+
+// RenewWith is Renew with another router than the install's Docker
+// Compose (nil); tests stand one in for router-http.
+func RenewWith(ctx context.Context, env Env, args []string, router renew.Router) error {
 	var within time.Duration
-	cfg, _, err := loadConfig("carto-setup renew", args, getenv, stderr, func(fs *flag.FlagSet) {
+	cfg, rest, err := parse("carto-setup renew", RenewUsage, args, env.Getenv, env.Stderr, func(fs *flag.FlagSet) {
 		fs.DurationVar(&within, "within", renew.DefaultWithin, "renew when the certificate expires within this duration")
 	})
 	if err != nil {
 		return err
 	}
+	if err := noArgs("carto-setup renew", rest, env.Stderr); err != nil {
+		return err
+	}
 	if within <= 0 {
-		return fmt.Errorf("--within must be positive, not %s", within)
+		fmt.Fprintf(env.Stderr, "carto-setup renew: --within must be positive, not %s\n", within)
+		return ExitInvalid
 	}
 	if !compose.ValidProjectName(cfg.Project) {
-		return fmt.Errorf("--project: %q is not a valid Compose project name", cfg.Project)
+		fmt.Fprintf(env.Stderr, "carto-setup renew: --project: %q is not a valid Compose project name\n", cfg.Project)
+		return ExitInvalid
 	}
-	router := &composeRouter{dir: cfg.Dir, project: cfg.Project, lookPath: execLookPath, run: compose.Exec}
-	return runRenew(ctx, cfg, within, router, stdout, stderr, o.now)
-}
-
-// runRenew renews with the given router; tests pass a fake one.
-func runRenew(ctx context.Context, cfg Config, within time.Duration, router renew.Router, stdout, stderr io.Writer, now func() time.Time) error {
-	statePath := filepath.Join(cfg.StateDir, "state.json")
-	if _, err := os.Stat(statePath); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(cfg.StatePath()); errors.Is(err, os.ErrNotExist) {
 		// A timer pointed at the wrong directory must not succeed quietly.
-		fmt.Fprintf(stderr, "carto-setup renew: no wizard state at %s: pass --dir or --state-dir\n", statePath)
-		return exitError(1)
+		fmt.Fprintf(env.Stderr, "carto-setup renew: no wizard state at %s: pass --dir or --state-dir\n", cfg.StatePath())
+		return ExitFailed
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	challenges := acmeissue.NewHTTPResponder()
+	if router == nil {
+		router = &composeRouter{dir: cfg.Dir, project: cfg.Project, lookPath: exec.LookPath, run: compose.Exec}
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
 	// Only the challenges are answered: nothing else is served while the
 	// router is down.
-	binder, closeBinder := newPort80Binder(cfg.HTTPAddr, log)
-	defer closeBinder()
-	p80 := &port80{log: log, binder: binder, handler: challenges, idle: acmeissue.DefaultTimeout}
-	defer p80.Close()
-	ac, err := newACME(cfg, p80, challenges)
+	w, err := env.Wire(ctx, cfg, log, WireOptions{ChallengesOnly: true, Output: env.Stderr})
 	if err != nil {
 		return err
 	}
-	resolver := newResolver(cfg.Resolver)
+	defer w.Close()
 	deps := renew.Deps{
-		Store:  wizard.NewFileStore(statePath, now),
+		Store:  wizard.NewFileStore(cfg.StatePath(), env.Now),
 		Router: router,
 		Issue: func(ctx context.Context, domain, email, directory string, account []byte) ([]byte, []byte, []byte, error) {
 			// router-http is started right after this returns and needs
 			// the port back.
-			defer p80.Close()
-			return ac.Obtain(ctx, domain, email, directory, account)
+			defer w.ClosePort80()
+			return w.Steps.ACME.Obtain(ctx, domain, email, directory, account)
 		},
-		Resolve: resolver.LookupHost,
-		Now:     now,
+		Resolve: w.Resolver.LookupHost,
+		Now:     env.Now,
 	}
 	res, err := renew.Run(ctx, deps, renew.Config{ReleaseDir: cfg.Dir, Within: within, Directory: cfg.ACMEDirectory})
-	reportRenewal(stdout, stderr, res, err)
+	reportRenewal(env.Stdout, env.Stderr, res, err)
 	if err != nil {
 		log.Warn("renewal failed", "err", err)
-		return exitError(1)
+		return ExitFailed
 	}
 	return nil
 }

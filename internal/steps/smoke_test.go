@@ -1,10 +1,8 @@
-package app
+package steps
 
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,14 +20,6 @@ func TestEnvPort(t *testing.T) {
 	}
 }
 
-func TestSmokeProbeRefusesOddURLs(t *testing.T) {
-	for _, u := range []string{"https://workspace-api:3000/health", "http://workspace-api/health", "file:///etc/passwd"} {
-		if err := smokeProbe(context.Background(), []string{u}, io.Discard); err == nil {
-			t.Errorf("smoke-probe accepted %q", u)
-		}
-	}
-}
-
 func TestChecklistAndBundleWithoutDocker(t *testing.T) {
 	dir := t.TempDir()
 	store := wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now)
@@ -40,7 +30,7 @@ func TestChecklistAndBundleWithoutDocker(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, ".env"), []byte("POSTGRES_ADMIN_PASSWORD=Adm1n-Secret-Pass\n"), 0o600)
-	s := &smoker{log: slog.New(slog.NewTextHandler(io.Discard, nil)), store: store, releaseDir: dir, stateDir: dir, project: "none-such-project", now: time.Now}
+	s := NewSmoker(SmokeConfig{Steps: New(Deps{}, store), ReleaseDir: dir, StateDir: dir, Project: "none-such-project"})
 	if ticks, err := s.Checklist(); err != nil || len(ticks) != 0 {
 		t.Fatalf("empty checklist: %v %v", ticks, err)
 	}

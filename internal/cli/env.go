@@ -1,15 +1,19 @@
-package app
+package cli
 
 import (
 	"context"
 	"errors"
-	"io"
-	"strconv"
+	"os/exec"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/installsh"
 )
+
+// EnvUsage documents `carto-setup env`.
+const EnvUsage = `  carto-setup env --dir DIR [--ignore-checks]
+        generate .env as install.sh does, with its warnings as real failures
+`
 
 // hostTools measures Docker and Compose on this host for `carto-setup env`:
 // the engine's own version through the API, and whichever Compose the
@@ -27,7 +31,7 @@ func (hostTools) Docker(ctx context.Context) (string, error) {
 }
 
 func (hostTools) Compose(ctx context.Context) (string, error) {
-	tool, err := compose.Detect(ctx, execLookPath, compose.Exec)
+	tool, err := compose.Detect(ctx, exec.LookPath, compose.Exec)
 	if tool.Version.Raw != "" {
 		return tool.Version.Raw, nil // an old version still reports what it is
 	}
@@ -37,21 +41,11 @@ func (hostTools) Compose(ctx context.Context) (string, error) {
 	return "", err
 }
 
-// runEnv is `carto-setup env --dir DIR [--ignore-checks]`: what
+// EnvCommand is `carto-setup env --dir DIR [--ignore-checks]`: what
 // `bash install.sh` does, with its warnings as real failures.
-func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if code := installsh.RunEnvCommand(ctx, args, stdout, stderr, hostTools{}); code != 0 {
-		return exitError(code)
+func EnvCommand(ctx context.Context, env Env, args []string) error {
+	if code := installsh.RunEnvCommand(ctx, args, env.Stdout, env.Stderr, hostTools{}); code != 0 {
+		return ExitError(code)
 	}
 	return nil
 }
-
-// exitError carries a process exit status for main.
-type exitError int
-
-func (e exitError) Error() string { return "exit status " + itoa(int(e)) }
-
-// ExitCode returns the status the process should exit with.
-func (e exitError) ExitCode() int { return int(e) }
-
-func itoa(n int) string { return strconv.Itoa(n) }

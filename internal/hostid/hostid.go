@@ -1,4 +1,4 @@
-package app
+package hostid
 
 import (
 	"net"
@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// hostIdentity is every name and address the wizard can be reached by.
-type hostIdentity struct {
+// Identity is every name and address the wizard can be reached by.
+type Identity struct {
 	Names []string // host names, including localhost
 	IPs   []net.IP // interface addresses, including loopback
 	// Bridges are addresses of container bridges (docker0, br-…): allowed
@@ -17,8 +17,9 @@ type hostIdentity struct {
 	Bridges []net.IP
 }
 
-func localIdentity() hostIdentity {
-	id := hostIdentity{Names: []string{"localhost"}}
+// Local returns this host's names and addresses.
+func Local() Identity {
+	id := Identity{Names: []string{"localhost"}}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		id.Names = append(id.Names, strings.ToLower(h))
 	}
@@ -47,8 +48,8 @@ func localIdentity() hostIdentity {
 	return id
 }
 
-// allowedHosts is the Host-header allowlist: every name and address.
-func (id hostIdentity) allowedHosts() []string {
+// AllowedHosts is the Host-header allowlist: every name and address.
+func (id Identity) AllowedHosts() []string {
 	out := append([]string(nil), id.Names...)
 	for _, ip := range append(append([]net.IP(nil), id.IPs...), id.Bridges...) {
 		out = append(out, ip.String())
@@ -56,9 +57,9 @@ func (id hostIdentity) allowedHosts() []string {
 	return out
 }
 
-// signInURLs returns one sign-in URL per address the listener is reachable
+// SignInURLs returns one sign-in URL per address the listener is reachable
 // on: each interface address when it listens on all of them, else its own.
-func (id hostIdentity) signInURLs(listenAddr net.Addr, token string) []string {
+func (id Identity) SignInURLs(listenAddr net.Addr, token string) []string {
 	host, port, _ := net.SplitHostPort(listenAddr.String())
 	var ips []net.IP
 	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {

@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/carto-setup/carto-setup/internal/acmeissue"
+	"github.com/carto-setup/carto-setup/internal/buckets"
+	"github.com/carto-setup/carto-setup/internal/cachecheck"
+	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/cli"
+	"github.com/carto-setup/carto-setup/internal/config"
+	"github.com/carto-setup/carto-setup/internal/dbcheck"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/deploy"
+	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/hostid"
+	"github.com/carto-setup/carto-setup/internal/preflight"
+	"github.com/carto-setup/carto-setup/internal/steps"
+)
+
+// wire builds, once per command, everything the steps and the install
+// need for cfg: the live set (port 80, nonces, ACME, the domain checker)
+// and the check packages behind the steps' interfaces. With --demo it
+// first prepares the stand-in release and points cfg at it.
+func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now func() time.Time, o cli.WireOptions) (*cli.Wiring, error) {
+	if cfg.Demo {
+		if err := prepareDemo(&cfg, o.Output); err != nil {
+			return nil, err
+		}
+		if cfg.StandinBinary == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("demo: %w", err)
+			}
+			cfg.StandinBinary = exe
+		}
+	}
+	lo := liveOptions{challengesOnly: o.ChallengesOnly}
+	if o.ChallengesOnly {
+		lo.idle = acmeissue.DefaultTimeout
+	}
+	lv, err := newLive(cfg, log, now, lo)
+	if err != nil {
+		return nil, err
+	}
+	w := &cli.Wiring{
+		Config: cfg,
+		Steps: steps.Deps{
+			ReleaseDir: cfg.Dir, Now: now, Log: log,
+			Preflight: steps.PreflightFunc(func(ctx context.Context, pc preflight.Config) []check.Result {
+				return preflight.Run(ctx, preflight.DefaultDeps(getenv), pc)
+			}),
+			Domain:   lv.domain,
+			Database: steps.DatabaseFunc(dbcheck.Run),
+			Cache:    steps.CacheFunc(cachecheck.Run),
+			Buckets:  steps.BucketsFunc(buckets.Run),
+			ACME:     lv.acme, ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
+		},
+		ProbeBinary: cfg.StandinBinary,
+		Address:     "127.0.0.1",
+		Resolver:    lv.domain.Resolver,
+		ClosePort80: lv.port80.Close,
+		Close:       lv.Close,
+	}
+	if w.ProbeBinary == "" {
+		w.ProbeBinary, _ = os.Executable()
+	}
+	if ips := hostid.Local().IPs; len(ips) > 0 {
+		w.Address = ips[0].String()
+	}
+	if cfg.StandinBinary != "" {
+		w.EnsureImages = standinImages(cfg.StandinBinary)
+	}
+	return w, nil
+}
+
+// standinImages builds the stand-in release's images from a static
+// carto-setup executable unless the engine has them: the install's
+// EnsureImages hook for --demo and for tests on the stand-in.
+func standinImages(binary string) func(ctx context.Context, plan deploy.Plan, progress io.Writer) error {
+	return func(ctx context.Context, plan deploy.Plan, progress io.Writer) error {
+		eng, err := engine.New(ctx)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		ref := release.ImageTag(plan.Version())
+		fmt.Fprintf(progress, "Making sure of the stand-in images %s.\n", strings.Join(release.ImageTags(plan.Version()), ", "))
+		built, err := release.EnsureImages(ctx, eng, binary, plan.Version(), progress)
+		if err != nil {
+			return &deploy.Error{Step: "image", Message: "Could not build the stand-in image " + ref + ".",
+				Hint: "Check that Docker is running; the stand-in needs a static carto-setup executable (CGO_ENABLED=0).", Err: err}
+		}
+		if !built {
+			fmt.Fprintf(progress, "The stand-in images are present.\n")
+		}
+		return nil
+	}
+}

@@ -1,0 +1,34 @@
+package steps
+
+import (
+	"context"
+
+	"github.com/carto-setup/carto-setup/internal/preflight"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+)
+
+// preflightConfig is what preflight checks for this install. Egress depends
+// on the bucket provider chosen later, so a re-run after the buckets step
+// checks that provider's endpoint too.
+func (s *Steps) preflightConfig(st wizard.State) preflight.Config {
+	pc := preflight.Config{ReleaseDir: s.d.ReleaseDir}
+	if b := st.Buckets; b.Mode != "" {
+		pc.BucketProvider, pc.S3Region, pc.S3Endpoint, pc.AzureAccount = b.Mode, b.S3Region, b.S3Endpoint, b.AzureStorageAccount
+	}
+	return pc
+}
+
+// Preflight runs the host checks and saves the run. The step has no input:
+// the admin continues past it with Continue.
+func (s *Steps) Preflight(ctx context.Context) (Outcome, error) {
+	st, err := s.store.Load()
+	if err != nil {
+		return Outcome{}, err
+	}
+	run := wizard.NewCheckRun(s.d.Now(), s.d.Preflight.Check(ctx, s.preflightConfig(st)))
+	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
+		st.SetChecks(wizard.Preflight, run)
+		return nil
+	})
+	return Outcome{State: st, Run: run}, err
+}
