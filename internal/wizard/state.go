@@ -24,7 +24,7 @@ type State struct {
 	Cache    CacheInput    `json:"cache"`
 	TLS      TLSInput      `json:"tls"`
 	Buckets  BucketsInput  `json:"buckets"`
-	Advanced AdvancedInput `json:"advanced"` // GoogleMapsAPIKey, BigQueryOAuthClientSecret, Extra[].Value when Secret: secret
+	Advanced AdvancedInput `json:"advanced,omitzero"` // GoogleMapsAPIKey, BigQueryOAuthClientSecret, Extra[].Value when Secret: secret
 }
 
 // Override records that the admin continued past a warning or an

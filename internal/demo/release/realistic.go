@@ -9,11 +9,12 @@ import (
 var realistic embed.FS
 
 // The two versions of the realistic customer package: a package CARTO
-// would have sent for an install of 2026.4, and the newer one it sends
+// would have sent for an install of 2026.8 (the oldest the embedded
+// release accepts, its MIN_VERSION), and the newer one it sends
 // later (a new package version, a rotated internal key, a variable added,
 // a default dropped).
 const (
-	RealisticOldVersion = "2026.4.1"
+	RealisticOldVersion = "2026.8.1"
 	RealisticNewVersion = "2026.8.11"
 	RealisticTenantID   = "onp-realistic"
 )

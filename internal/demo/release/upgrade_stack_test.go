@@ -62,7 +62,7 @@ func TestStackUpgradeAndBlockedDowngrade(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
-			if err := eng.RemoveImage(context.Background(), ImageTag(tag)); err != nil {
+			if err := RemoveImages(context.Background(), eng, tag); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		})
@@ -73,7 +73,10 @@ func TestStackUpgradeAndBlockedDowngrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "key.json"), keyJSON, 0o600)
+	// 0644, as an admin copying CARTO's package with the usual umask
+	// leaves it (install.sh copies key.json with its mode): the stand-in
+	// images run as uids 101 and 1000, as CARTO's do.
+	os.WriteFile(filepath.Join(dir, "key.json"), keyJSON, 0o644)
 	pkg := func(env []byte) []byte {
 		text := string(env)
 		for k, v := range map[string]string{
