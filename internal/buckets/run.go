@@ -53,14 +53,16 @@ func (r runner) run(ctx context.Context, cfg Config) []check.Result {
 		var out []check.Result
 		for _, f := range sortedKeys(errs) {
 			out = append(out, check.Result{Step: Step, ID: "buckets.input", Status: check.Fail,
-				Message: errs[f], Field: f, Required: "valid input"})
+				Message: errs[f], Field: f, Required: "valid input", Fixed: true})
 		}
 		return out
 	}
 	d := httpDoer{client: r.client, timeout: r.timeout}
 	store, err := newStore(cfg, d, r.now)
 	if err != nil {
-		return []check.Result{{Step: Step, ID: "buckets.input", Status: check.Error,
+		// The settings themselves are unusable (say, a key that does not
+		// parse): CARTO could not use them either.
+		return []check.Result{{Step: Step, ID: "buckets.input", Status: check.Error, Fixed: true,
 			Message: "the bucket settings could not be used: " + err.Error()}}
 	}
 	key := testPrefix + r.now().UTC().Format("20060102T150405Z") + "-" + randomHex(6) + ".txt"
@@ -315,6 +317,8 @@ func (p probe) failure(id string, t target, oe *opError) check.Result {
 	}
 	switch oe.Kind {
 	case kindCredentials:
+		// CARTO would present the same credentials: no override.
+		res.Fixed = true
 		res.Field = p.credentialField(oe)
 		res.Message = prov + " rejected the credentials."
 		res.Hint = credentialsHint(p.cfg.Provider)

@@ -86,6 +86,9 @@ func Check(ctx context.Context, cfg Config) ([]check.Result, error) {
 		}
 	}
 	if len(out) > 0 {
+		for i := range out {
+			out[i].Fixed = true // the input itself is unusable
+		}
 		return out, nil
 	}
 
@@ -253,7 +256,9 @@ func pass(id, field, msg string) check.Result { return result(id, field, check.P
 // error.
 func (s *session) failed(out []check.Result, id string, err error) ([]check.Result, error) {
 	ce := classify(err, s.certAsked())
-	return append(out, s.failure(id, ce)), ce
+	r := s.failure(id, ce)
+	r.Fixed = ce.Kind.Fixed() && r.Status == check.Fail
+	return append(out, r), ce
 }
 
 // failure words a classified failure. id is the stage it happened at,

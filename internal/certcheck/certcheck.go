@@ -158,12 +158,14 @@ func lint(in Input, now time.Time, roots *x509.CertPool, m *meter) Report {
 
 // markFixed marks the failures no override can get past: nginx cannot load
 // a file that is not PEM, a key it cannot decrypt or a key that does not
-// belong to the certificate. Every other failure (names, dates, chain) still
-// yields a working server, so the admin may override it knowingly.
+// belong to the certificate, and a certificate whose names do not cover the
+// domain is refused, because no browser accepts it for CARTO's URLs and the
+// smoke test fails it. Every other failure (dates, key type, chain, usage)
+// still yields a working server, so the admin may override it knowingly.
 func markFixed(results []check.Result) {
 	for i, r := range results {
 		switch r.ID {
-		case IDCertPEM, IDChainPEM, IDKeyPEM, IDKeyPassphrase, IDKeyMatch:
+		case IDCertPEM, IDChainPEM, IDKeyPEM, IDKeyPassphrase, IDKeyMatch, IDSAN:
 			results[i].Fixed = r.Status == check.Fail
 		}
 	}

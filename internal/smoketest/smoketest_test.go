@@ -190,6 +190,7 @@ func TestRunAgainstARouter(t *testing.T) {
 		"smoke.service.workspace-api":        check.Fail,
 		"smoke.service." + MigrationsService: check.Pass,
 		"smoke.tls.certificate":              check.Pass,
+		"smoke.tls.domain":                   check.Pass,
 		"smoke.tls.chain":                    check.Pass,
 		"smoke.http.redirect":                check.Pass,
 		"smoke.router.workspace":             check.Pass,

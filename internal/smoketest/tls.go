@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
@@ -63,11 +64,46 @@ func presented(ctx context.Context, deps Deps, cfg Config) ([]*x509.Certificate,
 	return conn.ConnectionState().PeerCertificates, nil
 }
 
-// certificate checks that the router presents exactly the configured
-// certificate, and the complete chain in order.
+// isSelfIssued reports whether c signed itself, as the wizard's
+// self-signed certificates and router-http's generated one do.
+func isSelfIssued(c *x509.Certificate) bool {
+	// CheckSignatureFrom would refuse a parent that is not a CA, which a
+	// self-signed server certificate need not be.
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// coversDomain checks that the presented certificate names the domain: a
+// certificate left from before a domain change is the router serving the
+// wrong install, whatever else matches. No override gets past it.
+func coversDomain(leaf *x509.Certificate, cfg Config) check.Result {
+	r := check.Result{Step: Step, ID: IDDomain, Required: cfg.Domain, Measured: certNames(leaf)}
+	if err := leaf.VerifyHostname(cfg.Domain); err != nil {
+		r.Status, r.Fixed = check.Fail, true
+		r.Message = "The router's certificate does not cover " + cfg.Domain + ": it names " + r.Measured + "."
+		r.Hint = "The router serves a certificate for another name, as after a domain change that did not renew it. Set the TLS certificate for " + cfg.Domain + " in the TLS step, apply, and run the smoke test again."
+		return r
+	}
+	r.Status, r.Message = check.Pass, "The router's certificate covers "+cfg.Domain+"."
+	return r
+}
+
+func certNames(c *x509.Certificate) string {
+	names := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 {
+		return "no names (CN " + c.Subject.CommonName + " only)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// certificate checks that the router presents exactly the installed
+// certificate, byte for byte, that it covers the domain, and the complete
+// chain in order.
 func certificate(ctx context.Context, deps Deps, cfg Config) []check.Result {
-	certRes := check.Result{Step: Step, ID: "smoke.tls.certificate"}
-	chainRes := check.Result{Step: Step, ID: "smoke.tls.chain"}
+	certRes := check.Result{Step: Step, ID: IDCertificate}
+	chainRes := check.Result{Step: Step, ID: IDChain}
 	where := "https://" + cfg.Domain + " (at " + cfg.httpsAddr() + ")"
 	want, err := parseChain(cfg.CertPEM)
 	if err != nil {
@@ -86,17 +122,18 @@ func certificate(ctx context.Context, deps Deps, cfg Config) []check.Result {
 	}
 	leaf := got[0]
 	certRes.Measured = "SHA-256 " + selfsigned.Fingerprint(leaf.Raw)
+	domainRes := coversDomain(leaf, cfg)
 	if !bytes.Equal(leaf.Raw, want[0].Raw) {
-		certRes.Status = check.Fail
-		certRes.Message = fmt.Sprintf("The router presents a different certificate (subject %q, issued by %q) from the one configured.",
+		certRes.Status, certRes.Fixed = check.Fail, true
+		certRes.Message = fmt.Sprintf("The router presents a different certificate (subject %q, issued by %q) from the one installed.",
 			leaf.Subject.CommonName, leaf.Issuer.CommonName)
 		certRes.Hint = "Something else answers on the HTTPS port, or router-http still serves an old certificate: check certs/ and ROUTER_SSL_* in .env, then restart router-http (docker-compose up -d)."
-		return []check.Result{certRes}
+		return []check.Result{certRes, domainRes}
 	}
 	certRes.Status = check.Pass
-	certRes.Message = "The router presents the configured certificate."
+	certRes.Message = "The router presents the installed certificate."
 	if cfg.SelfSigned {
-		certRes.Message = "The router presents the self-signed certificate you chose; browsers will warn until it is replaced."
+		certRes.Message = "The router presents the installed self-signed certificate; browsers will warn until it is replaced."
 	}
 
 	chainRes.Required = fmt.Sprintf("%d certificate(s), leaf first", len(want))
@@ -109,24 +146,25 @@ func certificate(ctx context.Context, deps Deps, cfg Config) []check.Result {
 		chainRes.Status = check.Fail
 		chainRes.Message = fmt.Sprintf("The router presents %d of the %d certificates of the configured chain: clients that do not have the intermediates cannot verify it.", min(len(got), len(want)), len(want))
 		chainRes.Hint = "Put the full chain (leaf first, then each intermediate) in the router certificate file and restart router-http."
-		return []check.Result{certRes, chainRes}
+		return []check.Result{certRes, domainRes, chainRes}
 	}
 	if cfg.SelfSigned {
 		chainRes.Status, chainRes.Message = check.Pass, "A self-signed certificate is its own chain."
-		return []check.Result{certRes, chainRes}
+		return []check.Result{certRes, domainRes, chainRes}
 	}
 	inter := x509.NewCertPool()
 	for _, c := range got[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: cfg.Domain, Intermediates: inter, Roots: cfg.RootCAs}); err != nil {
+	// The names are IDDomain's to judge; the chain is judged on its own.
+	if _, err := leaf.Verify(x509.VerifyOptions{Intermediates: inter, Roots: cfg.RootCAs}); err != nil {
 		chainRes.Status = check.Fail
-		chainRes.Message = "The presented chain does not verify for " + cfg.Domain + ": " + verifyReason(err) + "."
-		chainRes.Hint = "Add the missing intermediate certificates after the leaf, or use a certificate whose names cover the domain."
-		return []check.Result{certRes, chainRes}
+		chainRes.Message = "The presented chain does not verify: " + verifyReason(err) + "."
+		chainRes.Hint = "Add the missing intermediate certificates after the leaf."
+		return []check.Result{certRes, domainRes, chainRes}
 	}
-	chainRes.Status, chainRes.Message = check.Pass, "The presented chain is complete and verifies for "+cfg.Domain+"."
-	return []check.Result{certRes, chainRes}
+	chainRes.Status, chainRes.Message = check.Pass, "The presented chain is complete and verifies."
+	return []check.Result{certRes, domainRes, chainRes}
 }
 
 func verifyReason(err error) string {
