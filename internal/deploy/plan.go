@@ -14,7 +14,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/installsh"
-	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -39,7 +39,7 @@ type Plan struct {
 	checks      []check.Result
 	services    []string
 	scales      map[string]int
-	secrets     []string
+	redactor    *redact.Redactor
 	hadEnvInDir bool
 }
 
@@ -156,7 +156,7 @@ func NewPlan(st wizard.State, releaseDir string) (Plan, error) {
 		newEnv:      newEnv,
 		checks:      checks,
 		hadEnvInDir: hadEnv,
-		secrets:     secretValues(st, f),
+		redactor:    redact.New(planSecrets(st, newEnv, dotEnv)),
 		oldEnv:      []byte(st.Package.CustomerEnv),
 	}
 	if hadEnv {
@@ -229,10 +229,10 @@ func (p Plan) Scales() map[string]int {
 	return out
 }
 
-// Masker returns a masker for every secret the plan knows: what the admin
-// entered, the private keys in the key files, and the values of
-// secret-looking keys in customer.env.
-func (p Plan) Masker() *logstream.Masker { return logstream.NewMasker(p.secrets) }
+// Masker returns the redactor for every secret the plan knows: what the
+// admin entered, the private keys in the key files, and the values of
+// secret-looking keys in customer.env and .env. It is built once per plan.
+func (p Plan) Masker() *redact.Redactor { return p.redactor }
 
 // CustomerEnv returns the customer.env the plan writes. It holds secrets;
 // show Diff instead.
