@@ -1,9 +1,14 @@
 package redact
 
-// automaton is an Aho-Corasick string matcher compiled into a full DFA over
-// byte classes, so that a scan is one table look-up per byte whatever the
-// number of secrets. Bytes that occur in no pattern share class 0, which
-// keeps the table small (secrets are mostly base64 and punctuation).
+import "slices"
+
+// automaton is an Aho-Corasick string matcher, so that a scan costs the
+// same whatever the number of secrets. States near the root, where clean
+// text spends its time, have a full row of transitions (one table look-up
+// per byte); deeper states, one per byte of every long secret (a PEM key
+// has thousands), keep only their own edges and a failure link, which
+// keeps a redactor for an install's secrets to a few hundred kilobytes.
+// Bytes that occur in no pattern share class 0.
 //
 // Besides the exact secret forms it holds the roots of the secret words in
 // every letter case ("pass", "Pass", "PASS", …): a line in which no root
@@ -12,12 +17,26 @@ package redact
 type automaton struct {
 	class  [256]uint8
 	stride int
-	next   []int32 // state*stride + class → state
-	term   []int32 // state → form ending exactly here, or -1
-	dict   []int32 // state → nearest proper suffix state with a term, or -1
-	flag   []uint8 // state → flagOutput | flagKeyword
-	lens   []int32 // form → length in bytes
+	dense  int32   // states [0, dense) have a full row in next
+	next   []int32 // state*stride + class → state, for dense states
+	// Sparse states: edges[edgeAt[s]:edgeAt[s+1]] sorted by class.
+	edgeAt    []int32
+	edgeClass []uint8
+	edgeTo    []int32
+	fail      []int32
+	term      []int32 // state → form ending exactly here, or -1
+	dict      []int32 // state → nearest proper suffix state with a term, or -1
+	flag      []uint8 // state → flagOutput | flagKeyword
+	lens      []int32 // form → length in bytes
 }
+
+// denseDepth is the depth below which states get a full transition row.
+const denseDepth = 4
+
+const (
+	flagOutput  = 1 << iota // a form ends here or at a suffix
+	flagKeyword             // a keyword root ends here or at a suffix
+)
 
 // keywordRoots are the roots every secret word of the key-name rule
 // contains (see secretWord), matched in any letter case.
@@ -26,45 +45,18 @@ var keywordRoots = []string{"pass", "pwd", "secret", "token", "key", "cred", "pr
 // newAutomaton compiles the forms (exact, case-sensitive) and the keyword
 // roots (any case).
 func newAutomaton(forms []string) *automaton {
-	type node struct {
-		next map[byte]int32
-		term int32
-		kw   bool
-	}
-	nodes := []node{{next: map[byte]int32{}, term: -1}}
-	insert := func(p string, term int32) {
-		s := int32(0)
-		for i := 0; i < len(p); i++ {
-			n, ok := nodes[s].next[p[i]]
-			if !ok {
-				n = int32(len(nodes))
-				nodes = append(nodes, node{next: map[byte]int32{}, term: -1})
-				nodes[s].next[p[i]] = n
-			}
-			s = n
-		}
-		if term >= 0 {
-			nodes[s].term = term
-		} else {
-			nodes[s].kw = true
-		}
-	}
 	a := &automaton{}
-	for i, f := range forms {
-		insert(f, int32(i))
-		a.lens = append(a.lens, int32(len(f)))
-	}
+	var patterns []string
+	patterns = append(patterns, forms...)
 	for _, root := range keywordRoots {
-		for _, v := range caseVariants(root) {
-			insert(v, -1)
-		}
+		patterns = append(patterns, caseVariants(root)...)
 	}
 
 	// Byte classes: one per byte used by some pattern, 0 for the rest.
-	used := [256]bool{}
-	for _, n := range nodes {
-		for b := range n.next {
-			used[b] = true
+	var used [256]bool
+	for _, p := range patterns {
+		for i := 0; i < len(p); i++ {
+			used[p[i]] = true
 		}
 	}
 	classes := 1
@@ -76,48 +68,123 @@ func newAutomaton(forms []string) *automaton {
 	}
 	a.stride = classes
 
-	// Breadth-first: failure links, then the full transition table.
-	n := len(nodes)
-	fail := make([]int32, n)
-	a.next = make([]int32, n*a.stride)
-	a.term = make([]int32, n)
-	a.dict = make([]int32, n)
-	kw := make([]bool, n)
+	// The trie, with provisional state numbers.
+	type edge struct {
+		from  int32
+		class uint8
+	}
+	total := 0
+	for _, p := range patterns {
+		total += len(p)
+	}
+	children := make(map[edge]int32, total)
+	depth := []int32{0}
+	term := []int32{-1}
+	kwEnd := []bool{false}
+	for i, p := range patterns {
+		s := int32(0)
+		for j := 0; j < len(p); j++ {
+			e := edge{s, a.class[p[j]]}
+			c, ok := children[e]
+			if !ok {
+				c = int32(len(depth))
+				children[e] = c
+				depth = append(depth, depth[s]+1)
+				term = append(term, -1)
+				kwEnd = append(kwEnd, false)
+			}
+			s = c
+		}
+		if i < len(forms) {
+			term[s] = int32(i)
+			a.lens = append(a.lens, int32(len(p)))
+		} else {
+			kwEnd[s] = true
+		}
+	}
+	n := len(depth)
+	type out struct {
+		class uint8
+		to    int32
+	}
+	adj := make([][]out, n)
+	for e, c := range children {
+		adj[e.from] = append(adj[e.from], out{e.class, c})
+	}
+
+	// Number the states breadth-first, so that the dense ones come first
+	// and every failure link points to a lower number.
 	order := make([]int32, 0, n)
 	order = append(order, 0)
-	a.term[0], a.dict[0] = nodes[0].term, -1
 	for i := 0; i < len(order); i++ {
 		s := order[i]
-		for c := range 256 {
-			cl := int(a.class[c])
-			if cl == 0 {
-				continue
+		slices.SortFunc(adj[s], func(x, y out) int { return int(x.class) - int(y.class) })
+		for _, o := range adj[s] {
+			order = append(order, o.to)
+		}
+	}
+	num := make([]int32, n)
+	for i, s := range order {
+		num[s] = int32(i)
+		if depth[s] < denseDepth {
+			a.dense = int32(i) + 1
+		}
+	}
+
+	a.term = make([]int32, n)
+	a.dict = make([]int32, n)
+	a.fail = make([]int32, n)
+	a.flag = make([]uint8, n)
+	a.next = make([]int32, int(a.dense)*a.stride)
+	a.edgeAt = make([]int32, n+1)
+	kw := make([]bool, n)
+	for i, s := range order {
+		a.term[i] = term[s]
+		kw[i] = kwEnd[s]
+		if int32(i) >= a.dense {
+			for _, o := range adj[s] {
+				a.edgeClass = append(a.edgeClass, o.class)
+				a.edgeTo = append(a.edgeTo, num[o.to])
 			}
-			child, ok := nodes[s].next[byte(c)]
-			if !ok {
-				if s == 0 {
-					a.next[cl] = 0
-				} else {
-					a.next[int(s)*a.stride+cl] = a.next[int(fail[s])*a.stride+cl]
-				}
-				continue
+		}
+		a.edgeAt[i+1] = int32(len(a.edgeClass))
+	}
+	a.dict[0] = -1
+	for i, s := range order {
+		si := int32(i)
+		for _, o := range adj[s] {
+			child := num[o.to]
+			f := int32(0)
+			if si != 0 {
+				f = a.step(a.fail[si], o.class)
 			}
-			a.next[int(s)*a.stride+cl] = child
-			if s != 0 {
-				fail[child] = a.next[int(fail[s])*a.stride+cl]
-			}
-			f := fail[child]
-			a.term[child] = nodes[child].term
+			a.fail[child] = f
 			if a.term[f] >= 0 {
 				a.dict[child] = f
 			} else {
 				a.dict[child] = a.dict[f]
 			}
-			kw[child] = nodes[child].kw || kw[f]
-			order = append(order, child)
+			kw[child] = kw[child] || kw[f]
+		}
+		if si < a.dense {
+			row := a.next[int(si)*a.stride : int(si+1)*a.stride]
+			for c := range row {
+				row[c] = -1
+			}
+			for _, o := range adj[s] {
+				row[o.class] = num[o.to]
+			}
+			for c := range row {
+				if row[c] < 0 {
+					if si == 0 {
+						row[c] = 0
+					} else {
+						row[c] = a.next[int(a.fail[si])*a.stride+c]
+					}
+				}
+			}
 		}
 	}
-	a.flag = make([]uint8, n)
 	for s := range n {
 		if a.term[s] >= 0 || a.dict[s] >= 0 {
 			a.flag[s] |= flagOutput
@@ -127,6 +194,20 @@ func newAutomaton(forms []string) *automaton {
 		}
 	}
 	return a
+}
+
+// step returns the state after reading a byte of class c in state s.
+func (a *automaton) step(s int32, c uint8) int32 {
+	for s >= a.dense {
+		lo, hi := a.edgeAt[s], a.edgeAt[s+1]
+		for i := lo; i < hi; i++ {
+			if a.edgeClass[i] == c {
+				return a.edgeTo[i]
+			}
+		}
+		s = a.fail[s]
+	}
+	return a.next[int(s)*a.stride+int(c)]
 }
 
 // caseVariants returns s in every combination of letter cases.
@@ -147,11 +228,6 @@ func caseVariants(s string) []string {
 	return out
 }
 
-const (
-	flagOutput  = 1 << iota // a form ends here or at a suffix
-	flagKeyword             // a keyword root ends here or at a suffix
-)
-
 // match is one occurrence of a form: data[start:end].
 type match struct {
 	start, end int
@@ -166,7 +242,12 @@ func (a *automaton) scan(data []byte, dst []match, all bool) ([]match, bool, boo
 	s := int32(0)
 	found, kw := false, false
 	for i := 0; i < len(data); i++ {
-		s = a.next[int(s)*a.stride+int(a.class[data[i]])]
+		c := a.class[data[i]]
+		if s < a.dense {
+			s = a.next[int(s)*a.stride+int(c)]
+		} else {
+			s = a.step(s, c)
+		}
 		fl := a.flag[s]
 		if fl == 0 {
 			continue

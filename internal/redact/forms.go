@@ -53,6 +53,10 @@ func expand(secrets []Secret) []form {
 	return out
 }
 
+// maxURLForm is the longest value whose URL-encoded forms are registered:
+// passwords and tokens go into URLs, keys and key files do not.
+const maxURLForm = 256
+
 // spellings returns v as it is written in the formats carto-setup's
 // outputs carry: itself, inside a JSON string (Go escapes <, > and & by
 // default; other encoders do not, and some write / as \/), and
@@ -64,7 +68,9 @@ func spellings(v string) []string {
 	if strings.Contains(plain, "/") {
 		out = append(out, strings.ReplaceAll(plain, "/", `\/`))
 	}
-	out = append(out, url.QueryEscape(v), url.PathEscape(v))
+	if len(v) <= maxURLForm {
+		out = append(out, url.QueryEscape(v), url.PathEscape(v))
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }

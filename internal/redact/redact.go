@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Mask is what replaces a secret: one per masked run, whatever its length,
@@ -211,4 +212,27 @@ func separator(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// Shows reports whether text shows value by the standard the Redactor
+// masks to: anywhere for a value of ShortLen bytes or more, and where it
+// stands alone for a shorter one. Tests use it to look for leaks.
+func Shows(text, value string) bool {
+	if value == "" {
+		return false
+	}
+	if len(value) >= ShortLen {
+		return strings.Contains(text, value)
+	}
+	for off := 0; ; {
+		i := strings.Index(text[off:], value)
+		if i < 0 {
+			return false
+		}
+		start := off + i
+		if standsAlone([]byte(text), start, start+len(value)) {
+			return true
+		}
+		off = start + 1
+	}
 }
