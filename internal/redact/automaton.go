@@ -1,7 +1,5 @@
 package redact
 
-import "slices"
-
 // automaton is an Aho-Corasick string matcher, so that a scan costs the
 // same whatever the number of secrets. States near the root, where clean
 // text spends its time, have a full row of transitions (one table look-up
@@ -17,8 +15,8 @@ import "slices"
 type automaton struct {
 	class  [256]uint8
 	stride int
-	dense  int32   // states [0, dense) have a full row in next
-	next   []int32 // state*stride + class → state, for dense states
+	dense  int32    // states [0, dense) have a full row in next
+	next   []uint32 // state*stride + class → target state | its flags<<flagShift
 	// Sparse states: edges[edgeAt[s]:edgeAt[s+1]] sorted by class.
 	edgeAt    []int32
 	edgeClass []uint8
@@ -36,6 +34,13 @@ const denseDepth = 4
 const (
 	flagOutput  = 1 << iota // a form ends here or at a suffix
 	flagKeyword             // a keyword root ends here or at a suffix
+)
+
+// flagShift places a target's flags above its state number in a dense
+// transition, so that the scan of clean text reads one table per byte.
+const (
+	flagShift = 30
+	stateMask = 1<<flagShift - 1
 )
 
 // keywordRoots are the roots every secret word of the key-name rule
@@ -68,30 +73,48 @@ func newAutomaton(forms []string) *automaton {
 	}
 	a.stride = classes
 
-	// The trie, with provisional state numbers.
-	type edge struct {
-		from  int32
-		class uint8
-	}
-	total := 0
+	// The trie, with provisional state numbers; children as sibling lists
+	// (deep states have one child), the root's in a table.
+	total := 1
 	for _, p := range patterns {
 		total += len(p)
 	}
-	children := make(map[edge]int32, total)
-	depth := []int32{0}
-	term := []int32{-1}
-	kwEnd := []bool{false}
+	var rootChild [256]int32
+	depth := append(make([]int32, 0, total), 0)
+	term := append(make([]int32, 0, total), -1)
+	kwEnd := append(make([]bool, 0, total), false)
+	first := append(make([]int32, 0, total), -1)   // state → first child
+	sibling := append(make([]int32, 0, total), -1) // state → next child of its parent
+	label := append(make([]uint8, 0, total), 0)    // state → class of the edge into it
 	for i, p := range patterns {
 		s := int32(0)
 		for j := 0; j < len(p); j++ {
-			e := edge{s, a.class[p[j]]}
-			c, ok := children[e]
-			if !ok {
+			cl := a.class[p[j]]
+			c := int32(-1)
+			if s == 0 {
+				if rootChild[cl] > 0 {
+					c = rootChild[cl]
+				}
+			} else {
+				for k := first[s]; k >= 0; k = sibling[k] {
+					if label[k] == cl {
+						c = k
+						break
+					}
+				}
+			}
+			if c < 0 {
 				c = int32(len(depth))
-				children[e] = c
 				depth = append(depth, depth[s]+1)
 				term = append(term, -1)
 				kwEnd = append(kwEnd, false)
+				label = append(label, cl)
+				first = append(first, -1)
+				sibling = append(sibling, first[s])
+				first[s] = c
+				if s == 0 {
+					rootChild[cl] = c
+				}
 			}
 			s = c
 		}
@@ -103,24 +126,14 @@ func newAutomaton(forms []string) *automaton {
 		}
 	}
 	n := len(depth)
-	type out struct {
-		class uint8
-		to    int32
-	}
-	adj := make([][]out, n)
-	for e, c := range children {
-		adj[e.from] = append(adj[e.from], out{e.class, c})
-	}
 
 	// Number the states breadth-first, so that the dense ones come first
 	// and every failure link points to a lower number.
 	order := make([]int32, 0, n)
 	order = append(order, 0)
 	for i := 0; i < len(order); i++ {
-		s := order[i]
-		slices.SortFunc(adj[s], func(x, y out) int { return int(x.class) - int(y.class) })
-		for _, o := range adj[s] {
-			order = append(order, o.to)
+		for k := first[order[i]]; k >= 0; k = sibling[k] {
+			order = append(order, k)
 		}
 	}
 	num := make([]int32, n)
@@ -135,16 +148,16 @@ func newAutomaton(forms []string) *automaton {
 	a.dict = make([]int32, n)
 	a.fail = make([]int32, n)
 	a.flag = make([]uint8, n)
-	a.next = make([]int32, int(a.dense)*a.stride)
+	next := make([]int32, int(a.dense)*a.stride)
 	a.edgeAt = make([]int32, n+1)
 	kw := make([]bool, n)
 	for i, s := range order {
 		a.term[i] = term[s]
 		kw[i] = kwEnd[s]
 		if int32(i) >= a.dense {
-			for _, o := range adj[s] {
-				a.edgeClass = append(a.edgeClass, o.class)
-				a.edgeTo = append(a.edgeTo, num[o.to])
+			for k := first[s]; k >= 0; k = sibling[k] {
+				a.edgeClass = append(a.edgeClass, label[k])
+				a.edgeTo = append(a.edgeTo, num[k])
 			}
 		}
 		a.edgeAt[i+1] = int32(len(a.edgeClass))
@@ -152,11 +165,11 @@ func newAutomaton(forms []string) *automaton {
 	a.dict[0] = -1
 	for i, s := range order {
 		si := int32(i)
-		for _, o := range adj[s] {
-			child := num[o.to]
+		for k := first[s]; k >= 0; k = sibling[k] {
+			child := num[k]
 			f := int32(0)
 			if si != 0 {
-				f = a.step(a.fail[si], o.class)
+				f = a.stepWith(next, a.fail[si], label[k])
 			}
 			a.fail[child] = f
 			if a.term[f] >= 0 {
@@ -167,19 +180,19 @@ func newAutomaton(forms []string) *automaton {
 			kw[child] = kw[child] || kw[f]
 		}
 		if si < a.dense {
-			row := a.next[int(si)*a.stride : int(si+1)*a.stride]
+			row := next[int(si)*a.stride : int(si+1)*a.stride]
 			for c := range row {
 				row[c] = -1
 			}
-			for _, o := range adj[s] {
-				row[o.class] = num[o.to]
+			for k := first[s]; k >= 0; k = sibling[k] {
+				row[label[k]] = num[k]
 			}
 			for c := range row {
 				if row[c] < 0 {
 					if si == 0 {
 						row[c] = 0
 					} else {
-						row[c] = a.next[int(a.fail[si])*a.stride+c]
+						row[c] = next[int(a.fail[si])*a.stride+c]
 					}
 				}
 			}
@@ -193,21 +206,45 @@ func newAutomaton(forms []string) *automaton {
 			a.flag[s] |= flagKeyword
 		}
 	}
+	a.next = make([]uint32, len(next))
+	for i, t := range next {
+		a.next[i] = uint32(t) | uint32(a.flag[t])<<flagShift
+	}
 	return a
 }
 
-// step returns the state after reading a byte of class c in state s.
+// step returns the state after reading a byte of class c in the sparse
+// state s.
 func (a *automaton) step(s int32, c uint8) int32 {
+	s, ok := a.sparseStep(s, c)
+	if ok {
+		return s
+	}
+	return int32(a.next[int(s)*a.stride+int(c)] & stateMask)
+}
+
+// stepWith is step while the dense table is still being built.
+func (a *automaton) stepWith(next []int32, s int32, c uint8) int32 {
+	s, ok := a.sparseStep(s, c)
+	if ok {
+		return s
+	}
+	return next[int(s)*a.stride+int(c)]
+}
+
+// sparseStep follows the edges and failure links of sparse states; it
+// returns the target and true, or the dense state to look up and false.
+func (a *automaton) sparseStep(s int32, c uint8) (int32, bool) {
 	for s >= a.dense {
 		lo, hi := a.edgeAt[s], a.edgeAt[s+1]
 		for i := lo; i < hi; i++ {
 			if a.edgeClass[i] == c {
-				return a.edgeTo[i]
+				return a.edgeTo[i], true
 			}
 		}
 		s = a.fail[s]
 	}
-	return a.next[int(s)*a.stride+int(c)]
+	return s, false
 }
 
 // caseVariants returns s in every combination of letter cases.
@@ -241,14 +278,17 @@ type match struct {
 func (a *automaton) scan(data []byte, dst []match, all bool) ([]match, bool, bool) {
 	s := int32(0)
 	found, kw := false, false
-	for i := 0; i < len(data); i++ {
-		c := a.class[data[i]]
-		if s < a.dense {
-			s = a.next[int(s)*a.stride+int(c)]
+	next, flag, class, stride, dense := a.next, a.flag, &a.class, a.stride, a.dense
+	for i, b := range data {
+		c := class[b]
+		var fl uint8
+		if s < dense {
+			e := next[int(s)*stride+int(c)]
+			s, fl = int32(e&stateMask), uint8(e>>flagShift)
 		} else {
 			s = a.step(s, c)
+			fl = flag[s]
 		}
-		fl := a.flag[s]
 		if fl == 0 {
 			continue
 		}

@@ -13,7 +13,7 @@ import (
 // "value of KEY" for the report. Every length counts (see ShortLen), but
 // not values that cannot be secrets and would otherwise be masked in every
 // log line: flags (true, false, yes, no, on, off, null, none), CARTO's
-// <FILL_ME> placeholders, bare ${VARIABLE} references and Mask itself.
+// <FILL_ME> placeholders, ${VARIABLE} references and Mask itself.
 //
 // Values are read both line by line, with the quoting rules of env files,
 // and, when the file parses, as Compose reads them (escapes decoded,
@@ -21,9 +21,9 @@ import (
 func EnvSecrets(data []byte) []Secret {
 	var out []Secret
 	seen := map[Secret]bool{}
-	add := func(name, value string) {
+	add := func(name, value, raw string) {
 		s := Secret{What: "value of " + name, Value: value}
-		if !SecretName(name) || !registrable(value) || seen[s] {
+		if !SecretName(name) || !registrable(value) || variableReference([]byte(raw)) || seen[s] {
 			return
 		}
 		seen[s] = true
@@ -35,12 +35,12 @@ func EnvSecrets(data []byte) []Secret {
 		if !ok {
 			continue
 		}
-		add(string(name), unquote(string(line[start:])))
+		add(string(name), unquote(string(line[start:])), string(line[start:]))
 	}
 	if f, err := envfile.Parse(data); err == nil {
 		for _, k := range f.Keys() {
 			v, _ := f.Get(k)
-			add(k, v)
+			add(k, v, "")
 		}
 	}
 	return out
@@ -84,5 +84,5 @@ func registrable(v string) bool {
 	case "", "true", "false", "yes", "no", "on", "off", "null", "none", "nil", "~", Mask:
 		return false
 	}
-	return !strings.Contains(v, "<FILL_ME>") && !variableReference([]byte(v))
+	return !strings.Contains(v, "<FILL_ME>")
 }

@@ -388,23 +388,23 @@ func maskableValue(raw []byte) bool {
 	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 		v = v[1 : len(v)-1]
 	}
-	return len(v) > 0 && string(v) != Mask && !bytes.Contains(v, []byte("<FILL_ME>")) && !variableReference(v)
+	return len(v) > 0 && string(v) != Mask && !bytes.Contains(v, []byte("<FILL_ME>")) && !variableReference(raw)
 }
 
-// variableReference reports whether v is only ${NAME} or $NAME: it names a
-// value defined elsewhere, which is masked where it is defined.
-func variableReference(v []byte) bool {
-	if len(v) < 2 || v[0] != '$' {
-		return false
-	}
-	v = v[1:]
-	if v[0] == '{' {
-		if v[len(v)-1] != '}' {
-			return false
-		}
+// variableReference reports whether a raw value is only ${NAME}, bare or
+// double-quoted: it names a value defined elsewhere (masked where it is
+// defined). $NAME without braces, or anything in single quotes, may be a
+// secret that starts with $, so it is not taken for a reference.
+func variableReference(raw []byte) bool {
+	v := bytes.TrimSpace(raw)
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		v = v[1 : len(v)-1]
 	}
-	if len(v) == 0 || isDigit(v[0]) {
+	if len(v) < 4 || v[0] != '$' || v[1] != '{' || v[len(v)-1] != '}' {
+		return false
+	}
+	v = v[2 : len(v)-1]
+	if isDigit(v[0]) {
 		return false
 	}
 	for _, c := range v {

@@ -2,7 +2,6 @@ package redact
 
 import (
 	"bytes"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -134,9 +133,52 @@ func hasAssignment(data []byte) bool {
 // pemMarker is in the armour of every PEM private key.
 var pemMarker = []byte("PRIVATE KEY-----")
 
-// pemRE matches a PEM private key, also inside JSON text where its line
-// breaks are written \n, and one cut off before its end (a truncated log).
-var pemRE = regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
+// pemBlocks appends the PEM private keys of data to dst: from a
+// "-----BEGIN … PRIVATE KEY-----" armour to the matching END armour, also
+// inside JSON text where the line breaks are written \n, or to the end of
+// data for a key cut off (a truncated log).
+func pemBlocks(data []byte, dst []span) []span {
+	for off := 0; ; {
+		i := bytes.Index(data[off:], []byte("-----BEGIN "))
+		if i < 0 {
+			return dst
+		}
+		start := off + i
+		head := start + len("-----BEGIN ")
+		j := armourEnd(data[head:])
+		if j < 0 {
+			off = head
+			continue
+		}
+		end := len(data)
+		for from := head + j; ; {
+			k := bytes.Index(data[from:], []byte("-----END "))
+			if k < 0 {
+				break
+			}
+			if e := armourEnd(data[from+k+len("-----END "):]); e >= 0 {
+				end = from + k + len("-----END ") + e
+				break
+			}
+			from += k + len("-----END ")
+		}
+		dst = append(dst, span{start: start, end: end, what: PEMBlock})
+		off = end
+	}
+}
+
+// armourEnd returns the length of "[A-Z0-9 ]*PRIVATE KEY-----" at the start
+// of b, or -1.
+func armourEnd(b []byte) int {
+	i := 0
+	for i < len(b) && (isUpper(b[i]) || isDigit(b[i]) || b[i] == ' ') {
+		i++
+	}
+	if !bytes.HasSuffix(b[:i], []byte("PRIVATE KEY")) || !bytes.HasPrefix(b[i:], []byte("-----")) {
+		return -1
+	}
+	return i + len("-----")
+}
 
 // apply finds every span to mask in data, and returns data with each run
 // of masked bytes replaced by one Mask, and the counts when asked.
@@ -155,9 +197,7 @@ func (r *Redactor) apply(data []byte, count bool) ([]byte, map[string]int) {
 		off += len(line) + 1
 	}
 	if bytes.Contains(data, pemMarker) {
-		for _, loc := range pemRE.FindAllIndex(data, -1) {
-			spans = append(spans, span{start: loc[0], end: loc[1], what: PEMBlock})
-		}
+		spans = pemBlocks(data, spans)
 	}
 	var counts map[string]int
 	if count {

@@ -162,6 +162,18 @@ func (g *Gen) Carriers(s string) []string {
 	}
 }
 
+// SomeCarriers returns n of the one-line carriers of s picked at random,
+// or every line of a multi-line s (each line must be masked on its own),
+// for channels that are slower to feed than the redactor itself.
+func (g *Gen) SomeCarriers(s string, n int) []string {
+	all := g.Carriers(s)
+	if strings.ContainsAny(s, "\r\n") || n >= len(all) {
+		return all
+	}
+	g.r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	return all[:n]
+}
+
 // Shown returns the secrets of secrets that text shows (see redact.Shows),
 // in any of the forms outputs carry: the value, its JSON string forms, and
 // each line of a multi-line value (PEM armour lines excepted: they hide
