@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/redact"
+	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
 // Gen makes secrets and carriers reproducibly from a seed: report the seed
@@ -121,6 +122,26 @@ func (g *Gen) Secret() string {
 		return g.KeyJSON()
 	}
 	return g.Password()
+}
+
+// FillState gives every secret field of the wizard's registry a hostile
+// value of its kind (a KeyJSON for the key files, a PEMKey for the private
+// keys, a Password for the rest) and returns the values, for tests of the
+// channels that show a state: pages, answers export, logs, bundle.
+func (g *Gen) FillState(st *wizard.State) []string {
+	var out []string
+	for _, f := range st.SecretFields() {
+		switch f.Name {
+		case "Package.KeyJSON", "Buckets.GCSKeyJSON":
+			*f.Value = g.KeyJSON()
+		case "TLS.KeyPEM", "TLS.ACMEAccount":
+			*f.Value = g.PEMKey()
+		default:
+			*f.Value = g.Password()
+		}
+		out = append(out, *f.Value)
+	}
+	return out
 }
 
 // names are keys a carrier assigns a secret to: secret-looking ones,
