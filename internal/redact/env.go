@@ -31,11 +31,11 @@ func EnvSecrets(data []byte) []Secret {
 	}
 	for line := range bytes.SplitSeq(data, []byte("\n")) {
 		line = bytes.TrimRight(line, " \t\r")
-		name, start, ok := lineAssignment(line)
+		nameStart, nameEnd, start, ok := lineAssignment(line)
 		if !ok {
 			continue
 		}
-		add(string(name), unquote(string(line[start:])), string(line[start:]))
+		add(string(line[nameStart:nameEnd]), unquote(string(line[start:])), string(line[start:]))
 	}
 	if f, err := envfile.Parse(data); err == nil {
 		for _, k := range f.Keys() {

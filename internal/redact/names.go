@@ -162,10 +162,12 @@ func containsFold(w []byte, s string) bool {
 	return false
 }
 
-// span is a part of the data to mask, with what it is.
+// span is a part of the data to mask, with what it is. from is where the
+// text that makes it a secret starts: the key's name for a value masked by
+// name (a stream must not be cut between the two), start otherwise.
 type span struct {
-	start, end int
-	what       string
+	from, start, end int
+	what             string
 }
 
 // isNameByte reports whether c may be part of a key name.
@@ -193,13 +195,14 @@ func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 // bare ${VARIABLE} reference is left alone.
 func assignments(line []byte, off int, dst []span) ([]span, bool) {
 	found := false
-	add := func(name []byte, start, end int) bool {
+	add := func(nameStart, nameEnd, start, end int) bool {
+		name := line[nameStart:nameEnd]
 		if !secretName(name) || !maskableValue(line[start:end]) {
 			return false
 		}
 		found = true
 		if dst != nil {
-			dst = append(dst, span{start: off + start, end: off + end, what: "value of " + string(name)})
+			dst = append(dst, span{from: off + nameStart, start: off + start, end: off + end, what: "value of " + string(name)})
 		}
 		return true
 	}
@@ -210,8 +213,8 @@ func assignments(line []byte, off int, dst []span) ([]span, bool) {
 
 	// The whole line as an assignment.
 	pos := 0
-	if name, vstart, ok := lineAssignment(line[:end]); ok {
-		if vstart < end && add(name, vstart, end) {
+	if nameStart, nameEnd, vstart, ok := lineAssignment(line[:end]); ok {
+		if vstart < end && add(nameStart, nameEnd, vstart, end) {
 			return dst, found
 		}
 		pos = vstart
@@ -237,7 +240,6 @@ func assignments(line []byte, off int, dst []span) ([]span, bool) {
 		if v >= end {
 			continue
 		}
-		name := line[nameStart:nameEnd]
 		if c == ':' {
 			// Only a quoted value: "key": "value".
 			if line[v] != '"' && line[v] != '\'' {
@@ -247,7 +249,7 @@ func assignments(line []byte, off int, dst []span) ([]span, bool) {
 			if close < 0 {
 				close = end
 			}
-			if add(name, v+1, close) {
+			if add(nameStart, nameEnd, v+1, close) {
 				i = close
 			}
 			continue
@@ -266,7 +268,7 @@ func assignments(line []byte, off int, dst []span) ([]span, bool) {
 				vend++
 			}
 		}
-		if add(name, v, vend) {
+		if add(nameStart, nameEnd, v, vend) {
 			i = vend - 1
 		}
 	}
@@ -276,9 +278,9 @@ func assignments(line []byte, off int, dst []span) ([]span, bool) {
 // comparison reports whether c turns a following '=' into a comparison.
 func comparison(c byte) bool { return c == '!' || c == '<' || c == '>' || c == '=' }
 
-// lineAssignment recognises a line that is one assignment and returns its
-// name and where its value starts.
-func lineAssignment(line []byte) ([]byte, int, bool) {
+// lineAssignment recognises a line that is one assignment and returns the
+// bounds of its name and where its value starts.
+func lineAssignment(line []byte) (int, int, int, bool) {
 	i := 0
 	skipBlank := func() {
 		for i < len(line) && isBlank(line[i]) {
@@ -308,36 +310,36 @@ func lineAssignment(line []byte) ([]byte, int, bool) {
 		i++
 	}
 	if i == start || !(isUpper(line[start]) || isLower(line[start]) || line[start] == '_') {
-		return nil, 0, false
+		return 0, 0, 0, false
 	}
-	name := line[start:i]
+	end := i
 	if quote != 0 {
 		if i >= len(line) || line[i] != quote {
-			return nil, 0, false
+			return 0, 0, 0, false
 		}
 		i++
 	}
 	skipBlank()
 	if i >= len(line) {
-		return nil, 0, false
+		return 0, 0, 0, false
 	}
 	switch line[i] {
 	case '=':
 		if i+1 < len(line) && line[i+1] == '=' {
-			return nil, 0, false
+			return 0, 0, 0, false
 		}
 	case ':':
 		// YAML and compose-go want a blank (or nothing) after the colon;
 		// this also keeps "https://…" out.
 		if i+1 < len(line) && !isBlank(line[i+1]) {
-			return nil, 0, false
+			return 0, 0, 0, false
 		}
 	default:
-		return nil, 0, false
+		return 0, 0, 0, false
 	}
 	i++
 	skipBlank()
-	return name, i, true
+	return start, end, i, true
 }
 
 // nameBefore returns the name that ends just before the separator at sep

@@ -162,7 +162,7 @@ func pemBlocks(data []byte, dst []span) []span {
 			}
 			from += k + len("-----END ")
 		}
-		dst = append(dst, span{start: start, end: end, what: PEMBlock})
+		dst = append(dst, span{from: start, start: start, end: end, what: PEMBlock})
 		off = end
 	}
 }
@@ -180,25 +180,10 @@ func armourEnd(b []byte) int {
 	return i + len("-----")
 }
 
-// apply finds every span to mask in data, and returns data with each run
-// of masked bytes replaced by one Mask, and the counts when asked.
+// apply masks every span of data, replacing each run of masked bytes with
+// one Mask, and counts them when asked.
 func (r *Redactor) apply(data []byte, count bool) ([]byte, map[string]int) {
-	matches, _, _ := r.ac.scan(data, nil, true)
-	spans := make([]span, 0, len(matches)+4)
-	// Longest first, so that a secret is counted once and not as its
-	// parts (a key and its lines).
-	slices.SortStableFunc(matches, func(a, b match) int { return (b.end - b.start) - (a.end - a.start) })
-	for _, m := range matches {
-		spans = append(spans, span{start: m.start, end: m.end, what: r.forms[m.form].what})
-	}
-	off := 0
-	for line := range bytes.SplitSeq(data, []byte("\n")) {
-		spans, _ = assignments(line, off, spans)
-		off += len(line) + 1
-	}
-	if bytes.Contains(data, pemMarker) {
-		spans = pemBlocks(data, spans)
-	}
+	spans := r.find(data)
 	var counts map[string]int
 	if count {
 		counts = map[string]int{}
@@ -232,6 +217,27 @@ func (r *Redactor) apply(data []byte, count bool) ([]byte, map[string]int) {
 	}
 	out = append(out, data[pos:]...)
 	return out, counts
+}
+
+// find returns every span of data to mask: registered values longest
+// first (so that the report counts a secret once, not as its parts), then
+// values masked by key name, then PEM private keys.
+func (r *Redactor) find(data []byte) []span {
+	matches, _, _ := r.ac.scan(data, nil, true)
+	spans := make([]span, 0, len(matches)+4)
+	slices.SortStableFunc(matches, func(a, b match) int { return (b.end - b.start) - (a.end - a.start) })
+	for _, m := range matches {
+		spans = append(spans, span{from: m.start, start: m.start, end: m.end, what: r.forms[m.form].what})
+	}
+	off := 0
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		spans, _ = assignments(line, off, spans)
+		off += len(line) + 1
+	}
+	if bytes.Contains(data, pemMarker) {
+		spans = pemBlocks(data, spans)
+	}
+	return spans
 }
 
 // standsAlone reports whether data[start:end] may be masked: always for a

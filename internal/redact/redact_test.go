@@ -203,16 +203,27 @@ func TestLineWriter(t *testing.T) {
 }
 
 func TestLineWriterLongLine(t *testing.T) {
-	var out bytes.Buffer
-	secret := "a-secret-cut-at-the-limit"
-	w := NewLineWriter(&out, New(Values(secret)))
-	// The secret straddles the point where the partial line is written out.
-	long := strings.Repeat("x", MaxLine-5) + secret + strings.Repeat("y", 100)
-	for i := 0; i < len(long); i += 1000 {
-		w.Write([]byte(long[i:min(i+1000, len(long))]))
-	}
-	w.Flush()
-	if strings.Contains(out.String(), secret[:10]) || !strings.Contains(out.String(), Mask) {
-		t.Errorf("a secret cut by the line limit escaped")
+	secret := "FIRSTHALFOFSECRET-secondhalfofsecret"
+	r := New(Values(secret))
+	keep := len(jsonString(secret, true)) - 1 // the longest form, less one
+	for _, tc := range []struct {
+		name, text, hidden string
+	}{
+		// The first cut the writer would try falls inside the secret.
+		{"registered value", strings.Repeat("x", MaxLine+100-keep-12) + secret + strings.Repeat("y", 100), "FIRSTHALF"},
+		// It falls inside an unregistered value masked by its key's name.
+		{"value by name", strings.Repeat("x ", (MaxLine+100-keep-30)/2) + "DB_PASSWORD=unregistered-value-" + strings.Repeat("z", 300), strings.Repeat("z", 20)},
+	} {
+		var out bytes.Buffer
+		w := NewLineWriter(&out, r)
+		w.Write([]byte(tc.text[:MaxLine+100]))
+		w.Write([]byte(tc.text[MaxLine+100:]))
+		w.Flush()
+		if strings.Contains(out.String(), tc.hidden) || !strings.Contains(out.String(), Mask) {
+			t.Errorf("%s: cut at the line limit, it shows: %q", tc.name, out.String()[max(0, out.Len()-600):])
+		}
+		if got := strings.Count(out.String(), "\n"); got != 2 {
+			t.Errorf("%s: %d lines, want the line written as 2", tc.name, got)
+		}
 	}
 }

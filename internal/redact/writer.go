@@ -46,9 +46,7 @@ func (l *LineWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if len(l.partial) > MaxLine {
-		// Keep back what could be the start of a secret cut in two.
-		keep := min(len(l.partial)-1, l.r.longest()-1)
-		cut := len(l.partial) - max(keep, 0)
+		cut := l.r.safeCut(l.partial)
 		err := l.emit(append(l.partial[:cut:cut], '\n'))
 		l.partial = append([]byte(nil), l.partial[cut:]...)
 		if err != nil {
@@ -103,13 +101,32 @@ func (l *LineWriter) emit(line []byte) error {
 	return err
 }
 
-// longest returns the length of the longest registered form.
-func (r *Redactor) longest() int {
-	n := 0
-	if r != nil {
-		for _, f := range r.forms {
-			n = max(n, len(f.value))
+// safeCut returns where an over-long partial line can be cut without
+// showing a secret: it keeps back the last bytes that could be the start
+// of a registered value still being written, and moves the cut before any
+// secret (and before the key name of a value masked by name) that would
+// otherwise straddle it. It returns len(data) when no cut is safe (one
+// secret fills the line), masking the whole.
+func (r *Redactor) safeCut(data []byte) int {
+	if r == nil {
+		return len(data)
+	}
+	longest := 0
+	for _, f := range r.forms {
+		longest = max(longest, len(f.value))
+	}
+	cut := len(data) - max(longest-1, 0)
+	spans := r.find(data)
+	for moved := true; moved && cut > 0; {
+		moved = false
+		for _, s := range spans {
+			if s.from < cut && cut < s.end {
+				cut, moved = s.from, true
+			}
 		}
 	}
-	return n
+	if cut <= 0 {
+		return len(data)
+	}
+	return cut
 }
