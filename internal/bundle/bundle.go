@@ -11,10 +11,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/carto-setup/carto-setup/internal/redact"
 )
 
 // File is one file to put in the bundle, before masking. Env marks an env
-// file, whose secret-looking keys are masked by name as well.
+// file (customer.env, .env), whose secret-looking keys' values are masked
+// wherever they appear in the bundle, not only in the file itself.
 type File struct {
 	Name string
 	Data []byte
@@ -49,17 +52,23 @@ type Bundle struct {
 	redactions []Redaction
 }
 
-// Build masks every file with secrets (plus the values of secret-looking
-// keys found in the env files) and adds the manifest and the redaction
-// report. version is carto-setup's version, for the manifest.
+// Secret is a value to mask wherever it appears, with what it is for the
+// report.
+type Secret = redact.Secret
+
+// Build masks every file with one redactor (see redact.Redactor): the
+// secrets given, the values of the secret-looking keys of the env files,
+// every secret-looking key's value in any file and every PEM private key.
+// It adds the manifest and the redaction report. version is carto-setup's
+// version, for the manifest.
 func Build(files []File, secrets []Secret, version string, now time.Time) (*Bundle, error) {
 	all := slices.Clone(secrets)
 	for _, f := range files {
 		if f.Env {
-			all = append(all, EnvSecrets(f.Data)...)
+			all = append(all, redact.EnvSecrets(f.Data)...)
 		}
 	}
-	fs := forms(all)
+	r := redact.New(all)
 	b := &Bundle{created: now.UTC()}
 	names := map[string]bool{ManifestFile: true, RedactionFile: true}
 	for _, f := range files {
@@ -67,7 +76,7 @@ func Build(files []File, secrets []Secret, version string, now time.Time) (*Bund
 			return nil, fmt.Errorf("bundle: build: bad or repeated file name %q", f.Name)
 		}
 		names[f.Name] = true
-		data, counts := redact(f.Data, fs, f.Env)
+		data, counts := r.Text(f.Data)
 		b.files = append(b.files, File{Name: f.Name, Data: data})
 		whats := make([]string, 0, len(counts))
 		for w := range counts {
@@ -82,7 +91,7 @@ func Build(files []File, secrets []Secret, version string, now time.Time) (*Bund
 		Note       string      `json:"note"`
 		Redactions []Redaction `json:"redactions"`
 	}{
-		Note:       "Each entry counts the secrets masked (replaced with " + Mask + ") in a file; the values themselves are not in this bundle.",
+		Note:       "Each entry counts the secrets masked (replaced with " + redact.Mask + ") in a file; the values themselves are not in this bundle.",
 		Redactions: b.redactions,
 	}, "", "  ")
 	if err != nil {

@@ -68,7 +68,7 @@ func TestBuildMasksEverySecret(t *testing.T) {
 	st := wizard.State{
 		Package:  wizard.PackageInput{KeyJSON: string(keyJSON), CustomerEnv: "POSTGRES_ADMIN_PASSWORD=should-not-appear\n"},
 		Database: wizard.DatabaseInput{AdminPassword: "Adm1n-Pa55word", WorkspacePassword: "W0rkspace-Pa55"},
-		Cache:    wizard.CacheInput{Password: "Cach3-Pa55word"},
+		Cache:    wizard.CacheInput{Password: "Ab1"},
 		TLS:      wizard.TLSInput{KeyPEM: routerKey, CertPEM: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
 		Buckets:  wizard.BucketsInput{Mode: "s3", S3AccessKeyID: "AKIAEXAMPLE", S3SecretAccessKey: "s3-Secret-Access-Key-1234"},
 	}
@@ -77,9 +77,12 @@ func TestBuildMasksEverySecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	customerEnv := "SELFHOSTED_DOMAIN=carto.example.com\nPOSTGRES_ADMIN_PASSWORD=\"Adm1n-Pa55word\"\n" +
-		"# REDIS_PASSWORD=commented-Secret-99\nCARTO_INTERNAL_TOKEN=package-internal-token-xyz\nROUTER_SSL_CERTIFICATE_KEY_PATH=/etc/nginx/ssl/carto-router.key\n"
+		"# REDIS_PASSWORD=commented-Secret-99\nCARTO_INTERNAL_TOKEN=package-internal-token-xyz\nROUTER_SSL_CERTIFICATE_KEY_PATH=/etc/nginx/ssl/carto-router.key\n" +
+		"VALKEY_DOCKER_IMAGE=gcr.io/carto-onprem-artifacts/valkey:2026.1\nVALKEY_SENTINEL_DOCKER_IMAGE=gcr.io/carto-onprem-artifacts/valkey-sentinel:2026.1\n" +
+		"LEGACY_DB_PASSWD=/slash-first-pw\nPURGE_SECRET: colon-form-9\n"
 	dotEnv := customerEnv + "WORKSPACE_POSTGRES_PASSWORD=W0rkspace-Pa55\nAWS_SECRET=s3-Secret-Access-Key-1234\n"
 	logs := "2026-01-01 connecting as postgres with password Adm1n-Pa55word\n" +
+		"legacy login /slash-first-pw, purge colon-form-9, cache pw Ab1 (short)\n" +
 		"token package-internal-token-xyz in a log\n" + strings.Split(pk, "\n")[3] + "\n"
 	b, err := Build([]File{
 		{Name: "wizard-state.json", Data: stateJSON},
@@ -92,7 +95,8 @@ func TestBuildMasksEverySecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := extract(t, b)
-	secrets := []string{"Adm1n-Pa55word", "W0rkspace-Pa55", "Cach3-Pa55word", "s3-Secret-Access-Key-1234", "commented-Secret-99",
+	secrets := []string{"Adm1n-Pa55word", "W0rkspace-Pa55", "Ab1)", "\"Ab1\"", "s3-Secret-Access-Key-1234", "commented-Secret-99",
+		"/slash-first-pw", "colon-form-9",
 		"package-internal-token-xyz", "0123456789abcdef0123", "should-not-appear", "PRIVATE KEY"}
 	for _, line := range strings.Split(pk+routerKey, "\n") {
 		if len(line) > 20 && !strings.HasPrefix(line, "-----") {
@@ -117,6 +121,11 @@ func TestBuildMasksEverySecret(t *testing.T) {
 	if !strings.Contains(files["release/customer.env"], "SELFHOSTED_DOMAIN=carto.example.com") {
 		t.Error("a plain value was masked")
 	}
+	for _, image := range []string{"VALKEY_DOCKER_IMAGE=gcr.io/carto-onprem-artifacts/valkey:2026.1", "VALKEY_SENTINEL_DOCKER_IMAGE=gcr.io/carto-onprem-artifacts/valkey-sentinel:2026.1"} {
+		if !strings.Contains(files["release/.env"], image) || !strings.Contains(files["release/customer.env"], image) {
+			t.Errorf("an image reference was masked: %s", image)
+		}
+	}
 	got := map[string]int{}
 	for _, r := range b.Redactions() {
 		got[r.File+": "+r.What] += r.Count
@@ -125,6 +134,7 @@ func TestBuildMasksEverySecret(t *testing.T) {
 		"wizard-state.json: database admin password", "wizard-state.json: database workspace password", "wizard-state.json: cache password",
 		"wizard-state.json: S3 secret access key", "wizard-state.json: router certificate private key", "wizard-state.json: key.json",
 		"logs/router-http.log: database admin password", "logs/router-http.log: value of CARTO_INTERNAL_TOKEN", "logs/router-http.log: key.json private key",
+		"logs/router-http.log: value of LEGACY_DB_PASSWD", "logs/router-http.log: value of PURGE_SECRET", "logs/router-http.log: cache password",
 		"release/customer.env: database admin password", "release/customer.env: value of REDIS_PASSWORD",
 		"release/.env: S3 secret access key", "key-copy.json: key.json",
 	} {
@@ -143,17 +153,6 @@ func TestBuildMasksEverySecret(t *testing.T) {
 	}
 	if e := b.Entries(); len(e) != len(files) || e[0].Name != ManifestFile {
 		t.Errorf("entries %v", e)
-	}
-}
-
-func TestRedactOverlapAndShort(t *testing.T) {
-	fs := forms([]Secret{{"a", "abcdef"}, {"b", "cdefgh"}, {"short", "abc"}})
-	out, counts := redact([]byte("x abcdefgh y abc"), fs, false)
-	if string(out) != "x **** y abc" {
-		t.Errorf("got %q", out)
-	}
-	if counts["a"] != 1 || counts["b"] != 1 || counts["short"] != 0 {
-		t.Errorf("counts %v", counts)
 	}
 }
 

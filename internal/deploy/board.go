@@ -9,6 +9,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 )
 
 // Container states as the daemon names them.
@@ -409,7 +410,7 @@ type Failure struct {
 // log lines from hub, masked with m (the hub's lines are already masked by
 // the follower; masking again costs little and covers a hub fed by
 // something else).
-func (b *Board) Failing(exp []Expectation, hub *logstream.Hub, m *logstream.Masker, n int) []Failure {
+func (b *Board) Failing(exp []Expectation, hub *logstream.Hub, m *redact.Redactor, n int) []Failure {
 	var out []Failure
 	for _, e := range exp {
 		if e.Verdict != Failed {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -181,7 +182,7 @@ func TestBoardSnapshotAndFailing(t *testing.T) {
 	}
 	hub.Append(logstream.Line{Container: "p-workspace-api-1", Text: "api line"})
 	exp := b.Expected([]string{"workspace-api", MigrationsService}, nil)
-	f := b.Failing(exp, hub, logstream.NewMasker([]string{"S3cr3t-value"}), 5)
+	f := b.Failing(exp, hub, redact.New(redact.Values("S3cr3t-value")), 5)
 	if len(f) != 1 || f[0].Service != MigrationsService {
 		t.Fatalf("Failing = %+v, want workspace-migrations only", f)
 	}

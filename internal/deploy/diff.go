@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 )
 
 // DiffKind says what a DiffLine is.
@@ -40,9 +40,9 @@ func (d DiffLine) String() string {
 // diffContext is how many unchanged lines surround each change.
 const diffContext = 3
 
-// lineDiff returns the unified diff of old and new, masking every line with
-// maskLine.
-func lineDiff(oldText, newText []byte, m *logstream.Masker) []DiffLine {
+// lineDiff returns the unified diff of old and new, every line masked by r
+// (registered values and the key-name rule).
+func lineDiff(oldText, newText []byte, r *redact.Redactor) []DiffLine {
 	a, b := splitLines(string(oldText)), splitLines(string(newText))
 	ops := diffOps(a, b)
 	if len(ops) == 0 {
@@ -92,7 +92,7 @@ func lineDiff(oldText, newText []byte, m *logstream.Masker) []DiffLine {
 		}
 		out = append(out, DiffLine{Kind: DiffHunk, Text: fmt.Sprintf("@@ -%d,%d +%d,%d @@", oldStart, oldN, newStart, newN)})
 		for _, op := range hunk {
-			out = append(out, DiffLine{Kind: op.kind, Old: op.old, New: op.new, Text: maskLine(op.text, m)})
+			out = append(out, DiffLine{Kind: op.kind, Old: op.old, New: op.new, Text: r.MaskString(op.text)})
 		}
 		i = end
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/installsh"
-	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -43,7 +43,7 @@ type Plan struct {
 	services []string
 	scales   map[string]int
 	images   map[string]string // service -> image reference
-	secrets  []string
+	redactor *redact.Redactor
 	report   Report
 	record   Record // what Apply records once every file is written
 }
@@ -159,8 +159,7 @@ func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, er
 	var notices []string
 	pkg, crlf := envfile.NormalizeNewlines([]byte(st.Package.CustomerEnv))
 	pkg = installsh.RenamePostgresPassword(pkg)
-	pkgF, err := envfile.Parse(pkg)
-	if err != nil {
+	if _, err := envfile.Parse(pkg); err != nil {
 		return Plan{}, &RefusedError{Results: []check.Result{{Step: "install", ID: "install.customer_env", Status: check.Fail,
 			Field: "customer_env", Measured: "does not parse", Required: "a valid customer.env",
 			Message: sentence(err), Hint: "Upload the customer.env from CARTO's package unedited."}}}
@@ -191,11 +190,8 @@ func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, er
 	}
 
 	// The secrets known before the merge mask what the report shows.
-	known := slices.Concat(secretValues(st, pkgF), st.Advanced.Secrets())
-	if dsk != nil {
-		known = append(known, secretValues(wizard.State{}, dsk)...)
-	}
-	em, err := mergeCustomerEnv(mergeInput{st: st, pkg: pkg, dsk: dsk, rec: rec, res: opts.Resolutions, m: logstream.NewMasker(known)})
+	known := planSecrets(st, pkg, disk)
+	em, err := mergeCustomerEnv(mergeInput{st: st, pkg: pkg, dsk: dsk, rec: rec, res: opts.Resolutions, m: redact.New(known)})
 	if err != nil {
 		return Plan{}, &RefusedError{Results: []check.Result{{Step: "install", ID: "install.customer_env.merge", Status: check.Fail,
 			Field: "customer_env", Measured: "cannot merge", Required: "a customer.env carto-setup can write",
@@ -225,7 +221,7 @@ func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, er
 		version:  string(bytes.TrimRight(version, "\n")),
 		newEnv:   newEnv,
 		checks:   checks,
-		secrets:  slices.Concat(known, secretValues(st, em.file)),
+		redactor: redact.New(slices.Concat(known, planSecrets(st, newEnv, dotEnv))),
 		oldEnv:   pkg,
 	}
 	if disk != nil {
@@ -458,10 +454,10 @@ func (p Plan) Scales() map[string]int {
 	return out
 }
 
-// Masker returns a masker for every secret the plan knows: what the admin
-// entered, the private keys in the key files, and the values of
-// secret-looking keys in customer.env.
-func (p Plan) Masker() *logstream.Masker { return logstream.NewMasker(p.secrets) }
+// Masker returns the redactor for every secret the plan knows: what the
+// admin entered, the private keys in the key files, and the values of
+// secret-looking keys in customer.env and .env. It is built once per plan.
+func (p Plan) Masker() *redact.Redactor { return p.redactor }
 
 // CustomerEnv returns the customer.env the plan writes. It holds secrets;
 // show Diff instead.

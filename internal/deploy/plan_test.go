@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -144,6 +145,10 @@ func ownedKeys() []string {
 	}
 	return keys
 }
+
+// assignmentRE matches an assignment line, active or commented out, with
+// the key in group 2.
+var assignmentRE = regexp.MustCompile(`^(\s*(?:#\s*)?(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)(\s*[=:]\s*)(.*)$`)
 
 // TestNewPlanKeepsTheRest checks that every line that does not assign an
 // owned key (comments, blank lines, CARTO's keys) is kept byte for byte and

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/envfile"
-	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 )
 
 // Resolution settles a Conflict.
@@ -129,17 +129,17 @@ type Report struct {
 }
 
 // display renders a value for the report: the masked form of a secret.
-func display(key string, v envfile.Value, m *logstream.Masker) string {
+func display(key string, v envfile.Value, m *redact.Redactor) string {
 	if !v.Set {
 		return ""
 	}
-	if looksSecret(key) && v.Text != "" && !isPathValue(v.Text) && !strings.Contains(v.Text, placeholderValue) {
-		return logstream.MaskText
+	if redact.SecretName(key) && v.Text != "" && !strings.Contains(v.Text, placeholderValue) {
+		return redact.Mask
 	}
 	return m.MaskString(v.Text)
 }
 
-func keyChanges(cs []envfile.Change, m *logstream.Masker) []KeyChange {
+func keyChanges(cs []envfile.Change, m *redact.Redactor) []KeyChange {
 	var out []KeyChange
 	for _, c := range cs {
 		out = append(out, KeyChange{Key: c.Key, Kind: c.Kind, From: display(c.Key, c.From, m), To: display(c.Key, c.To, m)})

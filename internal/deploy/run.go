@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +8,11 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 )
 
 // DefaultProject is the pinned Compose project name of an install.
@@ -160,7 +159,7 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 		out = io.Discard
 	}
 	masker := cfg.Plan.Masker()
-	w := &lineWriter{w: out, m: masker}
+	w := redact.NewLineWriter(out, masker)
 	defer w.Flush()
 	logf := func(format string, args ...any) { w.Line(fmt.Sprintf(format, args...)) }
 	dir := cfg.Plan.dir
@@ -261,7 +260,7 @@ func reportState(s logstream.StateChange, logf func(string, ...any)) {
 
 // wait polls the project until every expected service is where it should
 // be, one fails, or the time is up.
-func wait(ctx context.Context, docker logstream.Docker, cfg RunConfig, board *Board, m *logstream.Masker, logf func(string, ...any)) error {
+func wait(ctx context.Context, docker logstream.Docker, cfg RunConfig, board *Board, m *redact.Redactor, logf func(string, ...any)) error {
 	timeout := time.NewTimer(cfg.Expect)
 	defer timeout.Stop()
 	tick := time.NewTicker(cfg.Poll)
@@ -366,53 +365,5 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-	}
-}
-
-// lineWriter masks what is written to the job log line by line, and
-// serialises writers (Compose's output and the follower's state changes).
-type lineWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	m       *logstream.Masker
-	partial []byte
-}
-
-// Write masks and forwards every complete line of p.
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		line := l.partial[:i+1]
-		if _, err := l.w.Write(l.m.Mask(line)); err != nil {
-			return len(p), err
-		}
-		l.partial = l.partial[i+1:]
-	}
-	if len(l.partial) > 64<<10 {
-		l.w.Write(append(l.m.Mask(l.partial), '\n'))
-		l.partial = nil
-	}
-	return len(p), nil
-}
-
-// Line writes one whole line.
-func (l *lineWriter) Line(s string) {
-	l.Flush()
-	l.Write([]byte(s + "\n"))
-}
-
-// Flush writes a pending partial line.
-func (l *lineWriter) Flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.partial) > 0 {
-		l.w.Write(append(l.m.Mask(l.partial), '\n'))
-		l.partial = nil
 	}
 }

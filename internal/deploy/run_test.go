@@ -12,7 +12,6 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/envfile"
-	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
@@ -160,19 +159,6 @@ func TestRun(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestLineWriterMasks(t *testing.T) {
-	var out strings.Builder
-	w := &lineWriter{w: &out, m: logstream.NewMasker([]string{"s3cret-value"})}
-	w.Write([]byte("one s3cr"))
-	w.Write([]byte("et-value two\nthree"))
-	w.Line("four s3cret-value")
-	w.Flush()
-	want := "one **** two\nthree\nfour ****\n"
-	if out.String() != want {
-		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }
 

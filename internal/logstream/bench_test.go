@@ -88,27 +88,6 @@ func BenchmarkDecoder(b *testing.B) {
 	}
 }
 
-// BenchmarkMask measures masking with ten secrets on lines that contain
-// none (the common case) and one.
-func BenchmarkMask(b *testing.B) {
-	var secrets []string
-	for i := range 10 {
-		secrets = append(secrets, strings.Repeat(string(rune('a'+i)), 3)+"-secret-value")
-	}
-	m := NewMasker(secrets)
-	clean := []byte(`{"level":"info","msg":"request served","path":"/api/v1/maps","status":200,"ms":12,"user":"someone@example.com"}`)
-	dirty := append(bytes.Clone(clean), " token=ggg-secret-value"...)
-	for name, line := range map[string][]byte{"clean": clean, "secret": dirty} {
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(line)))
-			b.ReportAllocs()
-			for b.Loop() {
-				m.Mask(line)
-			}
-		})
-	}
-}
-
 // BenchmarkHubAppend measures storing a line with two subscribers attached.
 func BenchmarkHubAppend(b *testing.B) {
 	h := NewHub(HubConfig{MaxLines: 10000})

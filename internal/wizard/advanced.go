@@ -32,12 +32,12 @@ type AdvancedInput struct {
 	// accept any certificate. For a proxy whose CA cannot be had only.
 	SkipTLSVerify bool `json:"skip_tls_verify,omitempty"`
 
-	GoogleMapsAPIKey string `json:"google_maps_api_key,omitempty"` // secret
+	GoogleMapsAPIKey string `json:"google_maps_api_key,omitempty" secret:"Google Maps API key"`
 
 	// BigQuery OAuth ("Sign in with Google" connections): the OAuth
 	// client of the customer's Google project.
 	BigQueryOAuthClientID     string `json:"bigquery_oauth_client_id,omitempty"`
-	BigQueryOAuthClientSecret string `json:"bigquery_oauth_client_secret,omitempty"` // secret
+	BigQueryOAuthClientSecret string `json:"bigquery_oauth_client_secret,omitempty" secret:"BigQuery OAuth client secret"`
 
 	// Extra are further customer.env settings, with the same quoting
 	// rules as every other value.
@@ -47,7 +47,7 @@ type AdvancedInput struct {
 // AdvancedVar is one free customer.env setting.
 type AdvancedVar struct {
 	Key    string `json:"key"`
-	Value  string `json:"value"` // secret when Secret is set
+	Value  string `json:"value" secret:"advanced setting value,if=Secret"` // secret when Secret is set
 	Secret bool   `json:"secret,omitempty"`
 }
 

@@ -19,7 +19,7 @@ const (
 // until the install writes them into the release directory.
 type PackageInput struct {
 	CustomerEnv string         `json:"customer_env,omitempty"` // the file as CARTO sent it
-	KeyJSON     string         `json:"key_json,omitempty"`     // secret
+	KeyJSON     string         `json:"key_json,omitempty" secret:"key.json"`
 	Summary     PackageSummary `json:"summary"`
 }
 
@@ -37,10 +37,10 @@ type DatabaseInput struct {
 	Host              string `json:"host,omitempty"`
 	Port              int    `json:"port,omitempty"`
 	AdminUser         string `json:"admin_user,omitempty"`
-	AdminPassword     string `json:"admin_password,omitempty"` // secret
+	AdminPassword     string `json:"admin_password,omitempty" secret:"database admin password"`
 	AdminDatabase     string `json:"admin_database,omitempty"`
 	WorkspaceUser     string `json:"workspace_user,omitempty"`
-	WorkspacePassword string `json:"workspace_password,omitempty"` // secret
+	WorkspacePassword string `json:"workspace_password,omitempty" secret:"database workspace password"`
 	WorkspaceDatabase string `json:"workspace_database,omitempty"`
 	SSL               bool   `json:"ssl,omitempty"`
 	SSLMode           string `json:"ssl_mode,omitempty"` // disable, require, verify-ca, verify-full
@@ -52,7 +52,7 @@ type CacheInput struct {
 	Mode     string `json:"mode"` // ModeEmbedded or ModeExternal
 	Host     string `json:"host,omitempty"`
 	Port     int    `json:"port,omitempty"`
-	Password string `json:"password,omitempty"` // secret
+	Password string `json:"password,omitempty" secret:"cache password"`
 	TLS      bool   `json:"tls,omitempty"`
 	CAPEM    string `json:"ca_pem,omitempty"`
 }
@@ -62,11 +62,11 @@ type CacheInput struct {
 type TLSInput struct {
 	Mode          string `json:"mode"`               // TLSSelfSigned, TLSUpload or TLSACME
 	CertPEM       string `json:"cert_pem,omitempty"` // full chain, leaf first
-	KeyPEM        string `json:"key_pem,omitempty"`  // secret
+	KeyPEM        string `json:"key_pem,omitempty" secret:"router certificate private key"`
 	Fingerprint   string `json:"fingerprint,omitempty"`
 	ACMEEmail     string `json:"acme_email,omitempty"`
 	ACMEDirectory string `json:"acme_directory,omitempty"`
-	ACMEAccount   string `json:"acme_account_key,omitempty"` // secret
+	ACMEAccount   string `json:"acme_account_key,omitempty" secret:"ACME account key"`
 }
 
 // BucketInput is one bucket.
@@ -82,29 +82,13 @@ type BucketsInput struct {
 	Thumbnails BucketInput `json:"thumbnails"`
 
 	GCSProjectID string `json:"gcs_project_id,omitempty"`
-	GCSKeyJSON   string `json:"gcs_key_json,omitempty"` // secret
+	GCSKeyJSON   string `json:"gcs_key_json,omitempty" secret:"bucket service-account key"`
 
 	S3Region          string `json:"s3_region,omitempty"`
 	S3AccessKeyID     string `json:"s3_access_key_id,omitempty"`
-	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty"` // secret
+	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty" secret:"S3 secret access key"`
 	S3Endpoint        string `json:"s3_endpoint,omitempty"`
 
 	AzureStorageAccount string `json:"azure_storage_account,omitempty"`
-	AzureAccessKey      string `json:"azure_access_key,omitempty"` // secret
-}
-
-// Secrets returns every secret value the admin has entered, for masking in
-// logs, pages and support bundles. Empty values are left out.
-func (st State) Secrets() []string {
-	var out []string
-	for _, s := range []string{
-		st.Package.KeyJSON, st.Database.AdminPassword, st.Database.WorkspacePassword,
-		st.Cache.Password, st.TLS.KeyPEM, st.TLS.ACMEAccount,
-		st.Buckets.GCSKeyJSON, st.Buckets.S3SecretAccessKey, st.Buckets.AzureAccessKey,
-	} {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	AzureAccessKey      string `json:"azure_access_key,omitempty" secret:"Azure storage access key"`
 }
