@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -21,9 +22,13 @@ const (
 	Stderr Stream = 2
 	// System carries errors the daemon reports in-band while serving logs.
 	System Stream = 3
+	// Marker is not a stream of the container but a line the wizard adds
+	// to a service's timeline: the container was recreated, restarted or
+	// changed image, or an install began (Line.Marker says which).
+	Marker Stream = 4
 )
 
-// String returns "stdout", "stderr" or "system".
+// String returns "stdout", "stderr", "system" or "marker".
 func (s Stream) String() string {
 	switch s {
 	case Stdout:
@@ -32,6 +37,8 @@ func (s Stream) String() string {
 		return "stderr"
 	case System:
 		return "system"
+	case Marker:
+		return "marker"
 	}
 	return fmt.Sprintf("stream(%d)", uint8(s))
 }
@@ -40,9 +47,23 @@ func (s Stream) String() string {
 // "stdout" rather than a number.
 func (s Stream) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// streamJSON holds the JSON of each named stream, so that encoding a line
+// allocates nothing for its stream.
+var streamJSON = [...][]byte{Stdout: []byte(`"stdout"`), Stderr: []byte(`"stderr"`), System: []byte(`"system"`), Marker: []byte(`"marker"`)}
+
+// MarshalJSON encodes the stream as its quoted name, like MarshalText but
+// without allocating; encoding/json prefers it. The result must not be
+// modified.
+func (s Stream) MarshalJSON() ([]byte, error) {
+	if int(s) < len(streamJSON) && streamJSON[s] != nil {
+		return streamJSON[s], nil
+	}
+	return []byte(strconv.Quote(s.String())), nil
+}
+
 // UnmarshalText decodes a stream name written by MarshalText.
 func (s *Stream) UnmarshalText(b []byte) error {
-	for _, v := range []Stream{Stdout, Stderr, System} {
+	for _, v := range []Stream{Stdout, Stderr, System, Marker} {
 		if string(b) == v.String() {
 			*s = v
 			return nil
