@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Cursors holds, per container name, the seq of the last line a reader has
@@ -22,11 +24,32 @@ type Batch struct {
 	More bool
 }
 
-// HubConfig bounds the ring of each container.
+// HubConfig bounds the ring of each container and the batches readers get.
 type HubConfig struct {
 	MaxLines int // lines kept per container; 0 means 10000
 	MaxBytes int // bytes kept per container; 0 means 4 MiB
+	// MaxBatchBytes bounds the size of one batch (Poll, Next) as the
+	// approximate size of its JSON; 0 means DefaultBatchBytes, negative
+	// means no bound. A batch always holds at least one line.
+	MaxBatchBytes int
+	// Linger is the shortest time between two wake-ups of the
+	// subscribers: the first line after a quiet spell wakes them at once,
+	// the lines that follow within Linger wait for one wake-up at its end.
+	// Under load readers thus take many lines per pull (one websocket
+	// message, one TLS record, one write) instead of one or two. 0 means
+	// DefaultLinger; negative wakes on every line.
+	Linger time.Duration
 }
+
+// DefaultBatchBytes is the default bound of a batch: a client reading
+// 16 KiB/s takes such a message within a few seconds, well inside the
+// websocket write deadline, so it falls behind into gaps instead of being
+// cut off mid-message.
+const DefaultBatchBytes = 32 << 10
+
+// DefaultLinger is the default Linger: far below what a person can see,
+// and it caps the wake-ups at 500 per second per reader.
+const DefaultLinger = 2 * time.Millisecond
 
 // Hub stores the lines of a set of containers and hands them out to readers.
 // Writers never wait for readers: a reader that is too slow finds a Gap.
@@ -36,6 +59,13 @@ type Hub struct {
 	mu    sync.RWMutex
 	rings map[string]*ring
 	subs  map[*Subscription]struct{}
+
+	// Wake-up coalescing (see HubConfig.Linger). pending is set while a
+	// timer will wake every subscriber; Append then does nothing more.
+	pending  atomic.Bool
+	wmu      sync.Mutex
+	lastWake time.Time
+	timer    *time.Timer
 }
 
 // NewHub returns an empty hub.
@@ -46,11 +76,21 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 4 << 20
 	}
-	return &Hub{cfg: cfg, rings: make(map[string]*ring), subs: make(map[*Subscription]struct{})}
+	if cfg.MaxBatchBytes == 0 {
+		cfg.MaxBatchBytes = DefaultBatchBytes
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
+	h := &Hub{cfg: cfg, rings: make(map[string]*ring), subs: make(map[*Subscription]struct{})}
+	h.timer = time.AfterFunc(time.Hour, h.lingerDone)
+	h.timer.Stop()
+	return h
 }
 
 // Append stores l in its container's ring, numbering it, and wakes every
-// subscriber without blocking. It returns the line's seq.
+// subscriber without blocking (at most once per Linger). It returns the
+// line's seq.
 func (h *Hub) Append(l Line) uint64 {
 	h.mu.RLock()
 	r := h.rings[l.Container]
@@ -64,12 +104,53 @@ func (h *Hub) Append(l Line) uint64 {
 		h.mu.Unlock()
 	}
 	seq := r.push(l)
+	h.notify()
+	return seq
+}
+
+// notify wakes the subscribers after a push, now or at the end of the
+// linger period. A line pushed before a wake-up is visible to the readers
+// it wakes; a push that finds a wake-up pending is covered by it, since
+// the timer clears pending before it wakes anyone.
+func (h *Hub) notify() {
+	if h.cfg.Linger < 0 {
+		h.wakeAll()
+		return
+	}
+	if h.pending.Load() {
+		return
+	}
+	h.wmu.Lock()
+	if h.pending.Load() {
+		h.wmu.Unlock()
+		return
+	}
+	now := time.Now()
+	if wait := h.lastWake.Add(h.cfg.Linger).Sub(now); wait > 0 {
+		h.pending.Store(true)
+		h.timer.Reset(wait)
+		h.wmu.Unlock()
+		return
+	}
+	h.lastWake = now
+	h.wmu.Unlock()
+	h.wakeAll()
+}
+
+func (h *Hub) lingerDone() {
+	h.wmu.Lock()
+	h.lastWake = time.Now()
+	h.pending.Store(false)
+	h.wmu.Unlock()
+	h.wakeAll()
+}
+
+func (h *Hub) wakeAll() {
 	h.mu.RLock()
 	for s := range h.subs {
 		s.wake()
 	}
 	h.mu.RUnlock()
-	return seq
 }
 
 // Containers returns the names of the containers that have lines, sorted.
@@ -93,7 +174,8 @@ func (h *Hub) Last() Cursors {
 
 // Poll returns up to limit lines after cursors, for readers that poll (the
 // HTTP fallback); cursors is not modified. Lines of different containers are
-// merged by daemon timestamp; each container's lines stay in seq order.
+// merged by daemon timestamp; each container's lines stay in seq order. The
+// batch is also bounded by MaxBatchBytes.
 func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 	if limit <= 0 {
 		limit = 1000
@@ -112,7 +194,7 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 	}
 	per := make([][]Line, len(names))
 	for i, r := range rings {
-		lines, gap, more := r.read(names[i], cursors[names[i]], limit, nil)
+		lines, gap, more := r.read(names[i], cursors[names[i]], limit, h.cfg.MaxBatchBytes, nil)
 		if gap != nil {
 			b.Gaps = append(b.Gaps, *gap)
 			b.Cursors[names[i]] = gap.To
@@ -122,7 +204,8 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 	}
 	// k-way merge by (timestamp, container): keeps each container's lines
 	// as a prefix, so its cursor is simply the last one taken.
-	for len(b.Lines) < limit {
+	size, maxSize := 0, h.cfg.MaxBatchBytes
+	for len(b.Lines) < limit && (maxSize < 0 || size < maxSize) {
 		best := -1
 		for i, ls := range per {
 			if len(ls) == 0 {
@@ -136,9 +219,13 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 			break
 		}
 		l := per[best][0]
+		if n := jsonSize(&l); len(b.Lines) > 0 && maxSize >= 0 && size+n > maxSize {
+			break
+		}
 		per[best] = per[best][1:]
 		b.Lines = append(b.Lines, l)
 		b.Cursors[l.Container] = l.Seq
+		size += jsonSize(&l)
 	}
 	for _, ls := range per {
 		b.More = b.More || len(ls) > 0

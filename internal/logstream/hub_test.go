@@ -62,7 +62,7 @@ func TestRing(t *testing.T) {
 					t.Fatalf("push %d returned seq %d", i, got)
 				}
 			}
-			lines, gap, more := r.read("c", tt.cursor, tt.limit, nil)
+			lines, gap, more := r.read("c", tt.cursor, tt.limit, -1, nil)
 			if diff := cmp.Diff(tt.wantSeqs, seqs(lines)); diff != "" {
 				t.Errorf("seqs (-want +got):\n%s", diff)
 			}
