@@ -1,0 +1,239 @@
+package logstore
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// Level is the severity a log line declares, where it declares one.
+type Level uint8
+
+// The levels, from least to most severe. LevelNone is a line that carries
+// no recognisable level.
+const (
+	LevelNone Level = iota
+	LevelTrace
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+	LevelFatal
+)
+
+var levelNames = [...]string{LevelNone: "", LevelTrace: "trace", LevelDebug: "debug", LevelInfo: "info",
+	LevelWarn: "warn", LevelError: "error", LevelFatal: "fatal"}
+
+// String returns the level's name: "trace", "debug", "info", "warn",
+// "error", "fatal", or "" for LevelNone.
+func (l Level) String() string {
+	if int(l) < len(levelNames) {
+		return levelNames[l]
+	}
+	return fmt.Sprintf("level(%d)", uint8(l))
+}
+
+// ParseLevel reads a level name as String writes it, and the common
+// aliases (warning, err, critical, panic, ...), in any case.
+func ParseLevel(s string) (Level, error) {
+	if l, ok := levelWord([]byte(strings.ToLower(strings.TrimSpace(s)))); ok {
+		return l, nil
+	}
+	return LevelNone, fmt.Errorf("logstore: unknown level %q (want trace, debug, info, warn, error or fatal)", s)
+}
+
+// levelWord maps a lower-case level word to its level.
+func levelWord(w []byte) (Level, bool) {
+	switch string(w) {
+	case "trace", "trc", "verbose":
+		return LevelTrace, true
+	case "debug", "dbg":
+		return LevelDebug, true
+	case "info", "inf", "information", "notice", "log":
+		return LevelInfo, true
+	case "warn", "warning", "wrn":
+		return LevelWarn, true
+	case "error", "err", "eror", "severe":
+		return LevelError, true
+	case "fatal", "panic", "critical", "crit", "emerg", "emergency", "alert", "ftl":
+		return LevelFatal, true
+	}
+	return LevelNone, false
+}
+
+// detectWindow is how much of a line DetectLevel looks at: levels are
+// written near the start.
+const detectWindow = 200
+
+// DetectLevel finds the level a log line declares, looking near its start
+// (ANSI colour codes aside) for, in this order:
+//   - a JSON "level", "lvl", "severity" or "log.level" field, as a word or
+//     as a pino/bunyan number (10 trace ... 60 fatal);
+//   - a logfmt level=, lvl= or severity= field;
+//   - a level word in capitals (ERROR, WARN, INFO, ...; LOG only before a
+//     colon, as postgres writes it), in brackets in any case ([error],
+//     <warn>), or in any case followed by a colon at the start of the line
+//     ("info: ready").
+//
+// A line with none of these has LevelNone; a plain lower-case "error" in
+// the middle of a message is not taken for a level.
+func DetectLevel(text []byte) Level {
+	if len(text) > detectWindow {
+		text = text[:detectWindow]
+	}
+	if bytes.IndexByte(text, 0x1b) >= 0 {
+		var buf [detectWindow]byte
+		text = stripANSI(buf[:0], text)
+	}
+	if l, ok := jsonLevel(text); ok {
+		return l
+	}
+	if l, ok := logfmtLevel(text); ok {
+		return l
+	}
+	return wordLevel(text)
+}
+
+var jsonKeys = [][]byte{[]byte(`"level"`), []byte(`"lvl"`), []byte(`"severity"`), []byte(`"log.level"`)}
+
+func jsonLevel(text []byte) (Level, bool) {
+	t := bytes.TrimLeft(text, " \t")
+	if len(t) == 0 || t[0] != '{' {
+		return LevelNone, false
+	}
+	for _, k := range jsonKeys {
+		i := bytes.Index(t, k)
+		if i < 0 {
+			continue
+		}
+		v := bytes.TrimLeft(t[i+len(k):], " \t")
+		if len(v) == 0 || v[0] != ':' {
+			continue
+		}
+		v = bytes.TrimLeft(v[1:], " \t")
+		if len(v) > 0 && v[0] == '"' {
+			end := bytes.IndexByte(v[1:], '"')
+			if end < 0 {
+				continue
+			}
+			return levelWord(bytes.ToLower(v[1 : 1+end]))
+		}
+		n := 0
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				break
+			}
+			n = n*10 + int(c-'0')
+			if n > 100 {
+				break
+			}
+		}
+		switch {
+		case n >= 60:
+			return LevelFatal, true
+		case n >= 50:
+			return LevelError, true
+		case n >= 40:
+			return LevelWarn, true
+		case n >= 30:
+			return LevelInfo, true
+		case n >= 20:
+			return LevelDebug, true
+		case n >= 10:
+			return LevelTrace, true
+		}
+	}
+	return LevelNone, false
+}
+
+var logfmtKeys = [][]byte{[]byte("level="), []byte("lvl="), []byte("severity=")}
+
+func logfmtLevel(text []byte) (Level, bool) {
+	for _, k := range logfmtKeys {
+		i := bytes.Index(text, k)
+		if i < 0 || (i > 0 && isWordByte(text[i-1])) {
+			continue
+		}
+		v := text[i+len(k):]
+		if len(v) > 0 && v[0] == '"' {
+			v = v[1:]
+		}
+		end := 0
+		for end < len(v) && isLetter(v[end]) {
+			end++
+		}
+		if l, ok := levelWord(bytes.ToLower(v[:end])); ok {
+			return l, true
+		}
+	}
+	return LevelNone, false
+}
+
+func wordLevel(text []byte) Level {
+	for i := 0; i < len(text); {
+		if !isLetter(text[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && isLetter(text[j]) {
+			j++
+		}
+		if i > 0 && isDigitOrUnderscore(text[i-1]) || j < len(text) && isDigitOrUnderscore(text[j]) {
+			i = j
+			continue
+		}
+		w := text[i:j]
+		var lower [12]byte
+		if len(w) <= len(lower) {
+			lw := lower[:len(w)]
+			for k, c := range w {
+				lw[k] = c | 0x20
+			}
+			if l, ok := levelWord(lw); ok {
+				bracketed := i > 0 && j < len(text) && (text[i-1] == '[' && text[j] == ']' || text[i-1] == '<' && text[j] == '>')
+				colonAtStart := j < len(text) && text[j] == ':' && len(bytes.TrimSpace(text[:i])) == 0
+				colon := j < len(text) && text[j] == ':'
+				upper := isUpper(w) && (string(w) != "LOG" || colon)
+				if upper || bracketed || colonAtStart {
+					return l
+				}
+			}
+		}
+		i = j
+	}
+	return LevelNone
+}
+
+func isLetter(c byte) bool            { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+func isWordByte(c byte) bool          { return isLetter(c) || isDigitOrUnderscore(c) }
+func isDigitOrUnderscore(c byte) bool { return c >= '0' && c <= '9' || c == '_' }
+func isUpper(w []byte) bool {
+	for _, c := range w {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// stripANSI appends p to dst without its ANSI escape sequences (CSI
+// sequences such as colours, and two-byte escapes).
+func stripANSI(dst, p []byte) []byte {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != 0x1b {
+			dst = append(dst, c)
+			continue
+		}
+		if i+1 < len(p) && p[i+1] == '[' {
+			i += 2
+			for i < len(p) && (p[i] < 0x40 || p[i] > 0x7e) {
+				i++
+			}
+			continue
+		}
+		i++ // ESC and the byte after it
+	}
+	return dst
+}
