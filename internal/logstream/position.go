@@ -64,10 +64,7 @@ type replay struct {
 	done   [4]bool      // the stream passed its TS: nothing more to skip
 }
 
-func newReplay(p Position) replay {
-	r := replay{pos: p, active: !p.IsZero()}
-	return r
-}
+func newReplay(p Position) replay { return replay{pos: p, active: !p.IsZero()} }
 
 // skip reports whether a line of a re-opened stream was delivered before:
 // older than its stream's timestamp, or one of the first N lines at that
@@ -78,16 +75,14 @@ func (r *replay) skip(s Stream, ts time.Time) bool {
 	}
 	sp := &r.pos[s]
 	switch {
-	case sp.TS.IsZero():
-		r.done[s] = true
-		return false
 	case ts.Before(sp.TS):
 		return true
 	case ts.Equal(sp.TS) && sp.N > 0:
 		sp.N--
 		return true
-	case ts.After(sp.TS):
-		r.done[s] = true
 	}
+	// The first new line: from here on the stream is past what was
+	// delivered (the daemon replays a stream in order).
+	r.done[s] = true
 	return false
 }
