@@ -28,9 +28,10 @@ type Batch struct {
 type HubConfig struct {
 	MaxLines int // lines kept per container; 0 means 10000
 	MaxBytes int // bytes kept per container; 0 means 4 MiB
-	// MaxBatchBytes bounds the size of one batch (Poll, Next) as the
-	// approximate size of its JSON; 0 means DefaultBatchBytes, negative
-	// means no bound. A batch always holds at least one line.
+	// MaxBatchBytes bounds the size of a Subscription's batch (Next) as
+	// the approximate size of its JSON; 0 means DefaultBatchBytes,
+	// negative means no bound. A batch always holds at least one line.
+	// Poll is not bounded: its callers ask for a number of lines.
 	MaxBatchBytes int
 	// Linger is the shortest time between two wake-ups of the
 	// subscribers: the first line after a quiet spell wakes them at once,
@@ -174,9 +175,12 @@ func (h *Hub) Last() Cursors {
 
 // Poll returns up to limit lines after cursors, for readers that poll (the
 // HTTP fallback); cursors is not modified. Lines of different containers are
-// merged by daemon timestamp; each container's lines stay in seq order. The
-// batch is also bounded by MaxBatchBytes.
-func (h *Hub) Poll(cursors Cursors, limit int) Batch {
+// merged by daemon timestamp; each container's lines stay in seq order.
+func (h *Hub) Poll(cursors Cursors, limit int) Batch { return h.poll(cursors, limit, -1) }
+
+// poll is Poll with a bound on the batch's approximate JSON size
+// (negative: none).
+func (h *Hub) poll(cursors Cursors, limit, maxSize int) Batch {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -194,7 +198,7 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 	}
 	per := make([][]Line, len(names))
 	for i, r := range rings {
-		lines, gap, more := r.read(names[i], cursors[names[i]], limit, h.cfg.MaxBatchBytes, nil)
+		lines, gap, more := r.read(names[i], cursors[names[i]], limit, maxSize, nil)
 		if gap != nil {
 			b.Gaps = append(b.Gaps, *gap)
 			b.Cursors[names[i]] = gap.To
@@ -204,7 +208,7 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 	}
 	// k-way merge by (timestamp, container): keeps each container's lines
 	// as a prefix, so its cursor is simply the last one taken.
-	size, maxSize := 0, h.cfg.MaxBatchBytes
+	size := 0
 	for len(b.Lines) < limit && (maxSize < 0 || size < maxSize) {
 		best := -1
 		for i, ls := range per {
@@ -268,10 +272,10 @@ func (s *Subscription) wake() {
 // added since the last Next. Many appends coalesce into one value.
 func (s *Subscription) Notify() <-chan struct{} { return s.notify }
 
-// Next returns up to limit lines after the subscription's cursors and
-// advances them.
+// Next returns up to limit lines after the subscription's cursors, and
+// up to about MaxBatchBytes of JSON, and advances the cursors.
 func (s *Subscription) Next(limit int) Batch {
-	b := s.h.Poll(s.cursors, limit)
+	b := s.h.poll(s.cursors, limit, s.h.cfg.MaxBatchBytes)
 	s.cursors = b.Cursors
 	return b
 }

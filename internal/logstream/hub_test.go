@@ -351,10 +351,14 @@ func TestBatchBytes(t *testing.T) {
 		h.Append(Line{Container: fmt.Sprint("c", i%2), Service: "s", Text: strings.Repeat("x", 100)})
 	}
 	h.Append(Line{Container: "c0", Service: "s", Text: strings.Repeat("y", 5000)})
-	var cur Cursors
+	sub := h.Subscribe(nil)
+	defer sub.Close()
+	if b := h.Poll(nil, 500); len(b.Lines) != 51 {
+		t.Errorf("Poll gave %d lines, want all 51: it is bounded in lines only", len(b.Lines))
+	}
 	total := 0
 	for {
-		b := h.Poll(cur, 500)
+		b := sub.Next(500)
 		size := 0
 		for i := range b.Lines {
 			size += jsonSize(&b.Lines[i])
@@ -366,7 +370,6 @@ func TestBatchBytes(t *testing.T) {
 			t.Errorf("a batch of %d lines holds %d bytes, over the bound of 2000", len(b.Lines), size)
 		}
 		total += len(b.Lines)
-		cur = b.Cursors
 		if !b.More {
 			break
 		}
