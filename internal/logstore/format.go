@@ -196,11 +196,17 @@ func openSegment(path string) (*segReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newSegReader(f)
+}
+
+// newSegReader reads an open segment file, from its start, and checks its
+// magic; it closes f if that fails.
+func newSegReader(f *os.File) (*segReader, error) {
 	r := &segReader{f: f, br: bufio.NewReaderSize(f, 64<<10)}
 	var magic [len(segMagic)]byte
 	if _, err := io.ReadFull(r.br, magic[:]); err != nil || string(magic[:]) != segMagic {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s has no segment header", errTorn, path)
+		return nil, fmt.Errorf("%w: %s has no segment header", errTorn, f.Name())
 	}
 	r.off = int64(len(segMagic))
 	return r, nil

@@ -36,7 +36,7 @@ func (l Level) String() string {
 // ParseLevel reads a level name as String writes it, and the common
 // aliases (warning, err, critical, panic, ...), in any case.
 func ParseLevel(s string) (Level, error) {
-	if l, ok := levelWord([]byte(strings.ToLower(strings.TrimSpace(s)))); ok {
+	if l, ok := levelWordFold([]byte(strings.TrimSpace(s))); ok {
 		return l, nil
 	}
 	return LevelNone, fmt.Errorf("logstore: unknown level %q (want trace, debug, info, warn, error or fatal)", s)
@@ -116,7 +116,7 @@ func jsonLevel(text []byte) (Level, bool) {
 			if end < 0 {
 				continue
 			}
-			return levelWord(bytes.ToLower(v[1 : 1+end]))
+			return levelWordFold(v[1 : 1+end])
 		}
 		n := 0
 		for _, c := range v {
@@ -146,15 +146,27 @@ func jsonLevel(text []byte) (Level, bool) {
 	return LevelNone, false
 }
 
-var logfmtKeys = [][]byte{[]byte("level="), []byte("lvl="), []byte("severity=")}
-
 func logfmtLevel(text []byte) (Level, bool) {
-	for _, k := range logfmtKeys {
-		i := bytes.Index(text, k)
-		if i < 0 || (i > 0 && isWordByte(text[i-1])) {
+	for off := 0; off < len(text); {
+		i := bytes.IndexByte(text[off:], '=')
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 1
+		k := i
+		for k > 0 && isLetter(text[k-1]) {
+			k--
+		}
+		if k > 0 && isWordByte(text[k-1]) {
 			continue
 		}
-		v := text[i+len(k):]
+		switch string(text[k:i]) {
+		case "level", "lvl", "severity":
+		default:
+			continue
+		}
+		v := text[i+1:]
 		if len(v) > 0 && v[0] == '"' {
 			v = v[1:]
 		}
@@ -162,7 +174,7 @@ func logfmtLevel(text []byte) (Level, bool) {
 		for end < len(v) && isLetter(v[end]) {
 			end++
 		}
-		if l, ok := levelWord(bytes.ToLower(v[:end])); ok {
+		if l, ok := levelWordFold(v[:end]); ok {
 			return l, true
 		}
 	}
@@ -179,23 +191,19 @@ func wordLevel(text []byte) Level {
 		for j < len(text) && isLetter(text[j]) {
 			j++
 		}
-		if i > 0 && isDigitOrUnderscore(text[i-1]) || j < len(text) && isDigitOrUnderscore(text[j]) {
-			i = j
-			continue
-		}
 		w := text[i:j]
-		var lower [12]byte
-		if len(w) <= len(lower) {
-			lw := lower[:len(w)]
-			for k, c := range w {
-				lw[k] = c | 0x20
-			}
-			if l, ok := levelWord(lw); ok {
-				bracketed := i > 0 && j < len(text) && (text[i-1] == '[' && text[j] == ']' || text[i-1] == '<' && text[j] == '>')
-				colonAtStart := j < len(text) && text[j] == ':' && len(bytes.TrimSpace(text[:i])) == 0
-				colon := j < len(text) && text[j] == ':'
-				upper := isUpper(w) && (string(w) != "LOG" || colon)
-				if upper || bracketed || colonAtStart {
+		// Only a word in a level's place is looked up: in capitals, in
+		// brackets, or before a colon at the start of the line. Most
+		// words are none of these and cost a few comparisons.
+		candidate := len(w) >= 3 && len(w) <= 11 &&
+			!(i > 0 && isDigitOrUnderscore(text[i-1]) || j < len(text) && isDigitOrUnderscore(text[j]))
+		if candidate {
+			colon := j < len(text) && text[j] == ':'
+			upper := isUpper(w) && (string(w) != "LOG" || colon)
+			bracketed := i > 0 && j < len(text) && (text[i-1] == '[' && text[j] == ']' || text[i-1] == '<' && text[j] == '>')
+			colonAtStart := colon && len(bytes.TrimSpace(text[:i])) == 0
+			if upper || bracketed || colonAtStart {
+				if l, ok := levelWordFold(w); ok {
 					return l
 				}
 			}
@@ -205,10 +213,29 @@ func wordLevel(text []byte) Level {
 	return LevelNone
 }
 
+// levelWordFold is levelWord for a word in any case, without allocating.
+func levelWordFold(w []byte) (Level, bool) {
+	var lower [16]byte
+	if len(w) > len(lower) {
+		return LevelNone, false
+	}
+	lw := lower[:len(w)]
+	for k, c := range w {
+		if c >= 'A' && c <= 'Z' {
+			c |= 0x20
+		}
+		lw[k] = c
+	}
+	return levelWord(lw)
+}
+
 func isLetter(c byte) bool            { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 func isWordByte(c byte) bool          { return isLetter(c) || isDigitOrUnderscore(c) }
 func isDigitOrUnderscore(c byte) bool { return c >= '0' && c <= '9' || c == '_' }
 func isUpper(w []byte) bool {
+	if w[0] < 'A' || w[0] > 'Z' {
+		return false
+	}
 	for _, c := range w {
 		if c < 'A' || c > 'Z' {
 			return false

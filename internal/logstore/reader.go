@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -143,7 +144,7 @@ func (r *Reader) Services() ([]ServiceInfo, error) {
 // give what was dropped, a read of its last segment what it holds now.
 func (r *Reader) service(name string) (ServiceInfo, bool, error) {
 	info := ServiceInfo{Service: name}
-	segs, err := listSegments(r.dir + "/" + name)
+	segs, err := listSegments(filepath.Join(r.dir, name))
 	if err != nil {
 		return info, false, fmt.Errorf("logstore: %w", err)
 	}
@@ -325,11 +326,18 @@ func (r *Reader) Scan(q Query, fn func(Record) error) error {
 		names = slices.DeleteFunc(names, func(n string) bool { return !want[n] })
 	}
 	var its mergeHeap
+	var all []*tlIter
+	defer func() {
+		for _, it := range all {
+			it.close()
+		}
+	}()
 	for _, name := range names {
 		it := &tlIter{name: name, m: m}
-		if err := it.open(r.dir + "/" + name); err != nil {
+		if err := it.open(filepath.Join(r.dir, name)); err != nil {
 			return err
 		}
+		all = append(all, it)
 		rec, ok, err := it.next()
 		if err != nil {
 			return err
@@ -410,10 +418,12 @@ func (m *matcher) match(t time.Time, level Level, text []byte) bool {
 const reorderWindow = 1024
 
 // tlIter reads one timeline's matching records in (windowed) time order.
+// It opens every segment it will read at once: a segment the writer's cap
+// removes meanwhile stays readable, so the records read have no hole.
 type tlIter struct {
 	name  string
 	m     *matcher
-	segs  []segment
+	files []*os.File
 	sr    *segReader
 	names map[uint64]string
 	pend  recHeap
@@ -440,8 +450,30 @@ func (it *tlIter) open(dir string) error {
 			}
 		}
 	}
-	it.segs = segs
+	for _, seg := range segs {
+		f, err := os.Open(seg.path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed by the cap since the listing
+		}
+		if err != nil {
+			it.close()
+			return fmt.Errorf("logstore: %w", err)
+		}
+		it.files = append(it.files, f)
+	}
 	return nil
+}
+
+// close closes the files the iterator has not read yet.
+func (it *tlIter) close() {
+	if it.sr != nil {
+		it.sr.close()
+		it.sr = nil
+	}
+	for _, f := range it.files {
+		f.Close()
+	}
+	it.files = nil
 }
 
 // next returns the timeline's next record in time order.
@@ -467,14 +499,14 @@ func (it *tlIter) next() (orderedRecord, bool, error) {
 func (it *tlIter) read() (orderedRecord, bool, error) {
 	for {
 		if it.sr == nil {
-			if len(it.segs) == 0 {
+			if len(it.files) == 0 {
 				return orderedRecord{}, false, nil
 			}
-			seg := it.segs[0]
-			it.segs = it.segs[1:]
-			sr, err := openSegment(seg.path)
-			if errors.Is(err, os.ErrNotExist) || errors.Is(err, errTorn) {
-				continue // rotated away meanwhile, or just being created
+			f := it.files[0]
+			it.files = it.files[1:]
+			sr, err := newSegReader(f)
+			if errors.Is(err, errTorn) {
+				continue // just being created
 			}
 			if err != nil {
 				return orderedRecord{}, false, fmt.Errorf("logstore: %w", err)

@@ -236,15 +236,20 @@ func (s *Store) Flush() error {
 }
 
 // Append keeps a line of the container with the given ID, or a marker,
-// in its service's timeline, masking its text first. It never blocks on
+// in its service's timeline, masking its text first, unless masked (the
+// masker the caller put it through) is the store's own. It never blocks on
 // anything but the disk; write errors are reported by Err.
-func (s *Store) Append(id string, l logstream.Line) {
+func (s *Store) Append(id string, l logstream.Line, masked *logstream.Masker) {
 	if s.closed.Load() {
 		return
 	}
+	m := s.masker.Load()
+	if masked != nil && masked == m {
+		m = nil // done already: masking costs as much as the rest of the write
+	}
 	tl := s.timeline(timelineName(l))
 	tl.mu.Lock()
-	newCont, err := tl.append(id, &l, s.masker.Load())
+	newCont, err := tl.append(id, &l, m)
 	tl.mu.Unlock()
 	if err != nil {
 		s.fail(err)

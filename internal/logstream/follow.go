@@ -49,9 +49,10 @@ type FollowerConfig struct {
 	// containers' logs are not opened.
 	OnState func(StateChange)
 	// Sink, if set, receives every line after the Hub has it, with the
-	// ID of its container, from that container's goroutine (so in order
-	// per container). The project follower keeps history through it.
-	Sink func(id string, l Line)
+	// ID of its container and the masker its text went through, from that
+	// container's goroutine (so in order per container). The project
+	// follower keeps history through it.
+	Sink func(id string, l Line, masked *Masker)
 	// Resume, if set, says how far a container's log was delivered
 	// before this follower started (a store's cursor), so that its first
 	// stream starts there instead of at the beginning, without repeating
@@ -351,7 +352,7 @@ func (f *Follower) stream(ctx context.Context, c *followed) (int, error) {
 		rc.Close()
 		f.streams.Add(-1)
 	}()
-	dec := NewDecoder(rc, c.tty, true)
+	dec := NewDecoder(newBatchReader(rc), c.tty, true)
 	masker := f.masker.Load()
 	n := 0
 	for {
@@ -371,7 +372,7 @@ func (f *Follower) stream(ctx context.Context, c *followed) (int, error) {
 		}
 		f.cfg.Hub.Append(l)
 		if f.cfg.Sink != nil {
-			f.cfg.Sink(c.id, l)
+			f.cfg.Sink(c.id, l, masker)
 		}
 		c.pos.Advance(rec.Stream, rec.TS)
 		n++

@@ -53,8 +53,10 @@ type Generation struct {
 // for long.
 type History interface {
 	// Append keeps a line of the container with the given ID, or a
-	// marker (id may then be empty).
-	Append(id string, l Line)
+	// marker (id may then be empty). masked is the masker the text went
+	// through already (nil: none); a history that masks with another one
+	// masks again.
+	Append(id string, l Line, masked *Masker)
 	// Position says how far a container's log is kept.
 	Position(id string) (Position, bool)
 	// Generation and SetGeneration remember the container a replica
@@ -202,10 +204,11 @@ func (p *ProjectFollower) resume(id string) (Position, bool) {
 }
 
 func (p *ProjectFollower) mark(id string, l Line) {
+	m := p.masker.Load()
 	l.Stream = Marker
-	l.Text = p.masker.Load().MaskString(l.Text)
+	l.Text = m.MaskString(l.Text)
 	p.hub.Append(l)
-	p.history.Append(id, l)
+	p.history.Append(id, l, m)
 }
 
 // onState runs on the follower's worker goroutine, before the follower
@@ -346,7 +349,7 @@ type memHistory struct {
 	gens map[string]Generation
 }
 
-func (m *memHistory) Append(string, Line)              {}
+func (m *memHistory) Append(string, Line, *Masker)     {}
 func (m *memHistory) Position(string) (Position, bool) { return Position{}, false }
 func (m *memHistory) key(service string, number int) string {
 	return fmt.Sprintf("%s#%d", service, number)
