@@ -74,6 +74,8 @@ func TestKilledWriter(t *testing.T) {
 	for ; cycles < 100 && (cycles < 8 || torn < 2); cycles++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestWriterProcess$", "-test.count=1")
 		cmd.Env = append(os.Environ(), writerEnv+"="+dir)
+		// Should this test die first, the writer dies with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

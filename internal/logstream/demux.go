@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -44,22 +43,18 @@ func (s Stream) String() string {
 }
 
 // MarshalText encodes the stream as its name, so that JSON carries
-// "stdout" rather than a number.
-func (s Stream) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// streamJSON holds the JSON of each named stream, so that encoding a line
-// allocates nothing for its stream.
-var streamJSON = [...][]byte{Stdout: []byte(`"stdout"`), Stderr: []byte(`"stderr"`), System: []byte(`"system"`), Marker: []byte(`"marker"`)}
-
-// MarshalJSON encodes the stream as its quoted name, like MarshalText but
-// without allocating; encoding/json prefers it. The result must not be
-// modified.
-func (s Stream) MarshalJSON() ([]byte, error) {
-	if int(s) < len(streamJSON) && streamJSON[s] != nil {
-		return streamJSON[s], nil
+// "stdout" rather than a number. For the named streams it returns a shared
+// slice, so that encoding a line allocates nothing for its stream: the
+// result must not be modified. (encoding/json quotes a text without the
+// re-scan it gives a MarshalJSON result, which makes this the cheap way.)
+func (s Stream) MarshalText() ([]byte, error) {
+	if int(s) < len(streamNames) && streamNames[s] != nil {
+		return streamNames[s], nil
 	}
-	return []byte(strconv.Quote(s.String())), nil
+	return []byte(s.String()), nil
 }
+
+var streamNames = [...][]byte{Stdout: []byte("stdout"), Stderr: []byte("stderr"), System: []byte("system"), Marker: []byte("marker")}
 
 // UnmarshalText decodes a stream name written by MarshalText.
 func (s *Stream) UnmarshalText(b []byte) error {

@@ -197,6 +197,7 @@ func (h *Hub) poll(cursors Cursors, limit, maxSize int) Batch {
 		b.Cursors = make(Cursors, len(names))
 	}
 	per := make([][]Line, len(names))
+	total, from := 0, -1
 	for i, r := range rings {
 		lines, gap, more := r.read(names[i], cursors[names[i]], limit, maxSize, nil)
 		if gap != nil {
@@ -205,7 +206,19 @@ func (h *Hub) poll(cursors Cursors, limit, maxSize int) Batch {
 		}
 		per[i] = lines
 		b.More = b.More || more
+		if len(lines) > 0 {
+			total += len(lines)
+			from = i
+		}
 	}
+	if total > 0 && total == len(per[from]) && len(per[from]) <= limit {
+		// One container has news: its lines are the batch as they are.
+		// (Common under load, when one chatty service fills the batch.)
+		b.Lines = per[from]
+		b.Cursors[names[from]] = b.Lines[len(b.Lines)-1].Seq
+		return b
+	}
+	b.Lines = make([]Line, 0, min(total, limit))
 	// k-way merge by (timestamp, container): keeps each container's lines
 	// as a prefix, so its cursor is simply the last one taken.
 	size := 0

@@ -1,6 +1,7 @@
 package logstream
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -118,18 +119,20 @@ func (r *ring) read(name string, cursor uint64, limit, maxBytes int, dst []Line)
 	from := int(cursor + 1 - oldest) // index among stored lines
 	avail := r.n - from
 	take := min(avail, limit)
-	size := 0
-	for i := range take {
-		l := &r.buf[(r.start+from+i)%len(r.buf)]
-		if maxBytes >= 0 {
-			n := jsonSize(l)
+	if maxBytes >= 0 {
+		size := 0
+		for i := range take {
+			n := jsonSize(&r.buf[(r.start+from+i)%len(r.buf)])
 			if i > 0 && size+n > maxBytes {
 				take = i
 				break
 			}
 			size += n
 		}
-		dst = append(dst, *l)
+	}
+	dst = slices.Grow(dst, take)
+	for i := range take {
+		dst = append(dst, r.buf[(r.start+from+i)%len(r.buf)])
 	}
 	return dst, gap, take < avail
 }
