@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	burst := fs.Uint64("burst", 1_000_000, "lines of the burst phase")
 	slow := fs.Duration("slow", 25*time.Second, "length of each slow-client phase")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	profiles := fs.String("cpuprofile", "", "write each phase's server CPU profile to DIR/<phase>.pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cli.Close()
 
-	b := &bench{cli: cli, self: self, log: stderr, dockerd: measureDockerd()}
+	b := &bench{cli: cli, self: self, log: stderr, dockerd: measureDockerd(), profiles: *profiles}
+	if *profiles != "" {
+		if err := os.MkdirAll(*profiles, 0o755); err != nil {
+			return err
+		}
+	}
 	if b.dockerd == 0 {
 		fmt.Fprintln(stderr, "logbench: dockerd is not visible in /proc; its CPU and memory are not reported")
 	}

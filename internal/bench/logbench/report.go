@@ -81,10 +81,11 @@ func (rep report) print(w io.Writer) {
 
 	fmt.Fprintln(w, "Cost: CPU seconds per million lines (gate to last line) and peak RSS (MiB)")
 	fmt.Fprintln(w)
-	t = measure.Table{Header: []string{"phase", "dockerd CPU", "shim CPU", "ours CPU", "docker CLI CPU", "harness CPU",
+	t = measure.Table{Header: []string{"phase", "dockerd CPU", "shim CPU", "ours CPU", "docker CLI CPU", "ours/CLI", "harness CPU",
 		"dockerd RSS", "ours RSS", "docker CLI RSS", "daemon streams", "load1", "other containers", "first attached"}}
 	for _, p := range rep.Phases {
 		t.Add(p.Name, perM(p.DaemonCPU, p.Produced), perM(p.ShimCPU, p.Produced), perM(p.OursCPU, p.Produced), perM(p.CLICPU, p.Produced),
+			ratio(p.OursCPU.Seconds(), p.CLICPU.Seconds()),
 			perM(p.HarnessCPU, p.Produced), measure.MiB(p.PeakRSS["dockerd"]), measure.MiB(p.PeakRSS["ours"]), measure.MiB(p.PeakRSS["cli"]),
 			strconv.Itoa(p.Opened), p.Load1, strconv.Itoa(p.Others), map[bool]string{true: "docker", false: "ours"}[p.DockerFirst])
 	}
@@ -111,7 +112,8 @@ func (rep report) print(w io.Writer) {
 		return
 	}
 	s := slow.Slow
-	fmt.Fprintln(w, "Slow clients (logstream.md 5.4): fast F, throttled T (4 KiB SO_RCVBUF, 16 KiB/s), stalled S, 20 idle on a quiet job")
+	fmt.Fprintf(w, "Slow clients (logstream.md 5.4): %d in all: fast F, throttled T (4 KiB SO_RCVBUF, 16 KiB/s), %d stalled S, %d idle on a quiet job\n",
+		slowClients, stalledClients, idleClients)
 	fmt.Fprintln(w)
 	t = measure.Table{Header: []string{"measure", "value"}}
 	if base != nil {
@@ -121,10 +123,10 @@ func (rep report) print(w io.Writer) {
 	t.Add("F throughput / docker logs -f, same run", ratio(slow.Ours.LinesPerS, slow.Docker.LinesPerS))
 	t.Add("F p99 minus docker p99, same run (ms)", delta(slow.Ours.Latency.P99, slow.Docker.Latency.P99, slow.Ours.Latency.N > 0 && slow.Docker.Latency.N > 0))
 	t.Add("F missing/dup/reord/bad, gap lines", counts(slow.Ours)+", "+strconv.FormatUint(slow.Ours.GapLines, 10))
-	if s.StalledClosedAt >= 0 {
-		t.Add("S disconnected by the server after gate (s)", fmt.Sprintf("%.1f", s.StalledClosedAt.Seconds()))
+	if s.StalledClosed == stalledClients {
+		t.Add("every S disconnected by the server, the last after gate (s)", fmt.Sprintf("%.1f", s.StalledClosedAt.Seconds()))
 	} else {
-		t.Add("S disconnected by the server after gate (s)", "not within the phase")
+		t.Add("S disconnected by the server within the phase", fmt.Sprintf("%d of %d", s.StalledClosed, stalledClients))
 	}
 	if s.ThrottledClosedAt >= 0 {
 		t.Add("T disconnected by the server after gate (s)", fmt.Sprintf("%.1f (%s)", s.ThrottledClosedAt.Seconds(), s.ThrottledErr))
@@ -139,8 +141,8 @@ func (rep report) print(w io.Writer) {
 	t.Add("server RSS per idle client (KiB)", fmt.Sprintf("%.1f", float64(s.RSSAfterIdle-s.RSSBeforeIdle)/idleClients/1024))
 	t.Add("Go heap in use per idle client, after GC (KiB)", fmt.Sprintf("%.1f", (float64(s.HeapAfterIdle)-float64(s.HeapBeforeIdle))/idleClients/1024))
 	t.Add("server RSS peak during the phase (MiB)", measure.MiB(s.RSSMax))
-	t.Add("server Go heap live at the end, after GC, 23 clients connected (MiB)", measure.MiB(int64(s.HeapLive)))
-	t.Add("websocket goroutines, max during (23 clients)", strconv.Itoa(s.WSGoroutinesMax))
+	t.Add(fmt.Sprintf("server Go heap live at the end, after GC, %d clients connected (MiB)", slowClients-s.StalledClosed), measure.MiB(int64(s.HeapLive)))
+	t.Add(fmt.Sprintf("websocket goroutines, max during (%d clients)", slowClients), strconv.Itoa(s.WSGoroutinesMax))
 	t.Add("server goroutines: before clients / 2 s after all left", fmt.Sprintf("%d / %d (websocket: %d)", s.GoroutinesBase, s.GoroutinesAfter, s.WSGoroutinesAfter))
 	t.Add("ingest lag, daemon timestamp to ring, p50/p99/max (ms)", fmt.Sprintf("%s / %s / %s", measure.Ms(s.Ingest.P50, s.Ingest.N > 0), measure.Ms(s.Ingest.P99, s.Ingest.N > 0), measure.Ms(s.Ingest.Max, s.Ingest.N > 0)))
 	t.Print(w)
