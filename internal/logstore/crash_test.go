@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 const writerEnv = "LOGSTORE_TEST_WRITER_DIR"
@@ -93,6 +94,11 @@ func TestKilledWriter(t *testing.T) {
 			t.Fatalf("writer did not start: %q, %v", buf[:n], err)
 		}
 		go io.Copy(io.Discard, out)
+		// Let it write something new first: a slow start (under the race
+		// detector, on a busy machine) must not make an empty cycle.
+		next := 0
+		fmt.Sscanf(string(buf), "ready %d", &next)
+		testenv.WaitFor(t, "the writer's first lines", time.Minute, func() bool { return lastSeq(t, dir) >= next })
 		time.Sleep(time.Duration(20+rand.IntN(150)) * time.Millisecond)
 		if cycles%2 == 1 {
 			checkGapless(t, dir, cycles) // while the writer writes
@@ -116,6 +122,27 @@ func TestKilledWriter(t *testing.T) {
 	if tornTail(t, filepath.Join(dir, "api")) {
 		t.Error("Open left a torn record in place")
 	}
+}
+
+// lastSeq returns the number of the newest line a reader sees, -1 if none.
+func lastSeq(t *testing.T, dir string) int {
+	r, err := OpenReader(dir)
+	if errors.Is(err, ErrNoStore) {
+		return -1
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Query(Query{Newest: true, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) == 0 {
+		return -1
+	}
+	var seq int
+	fmt.Sscanf(res.Records[0].Text, "seq=%d", &seq)
+	return seq
 }
 
 // tornTail reports whether the last segment ends in something that is not

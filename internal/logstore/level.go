@@ -61,16 +61,20 @@ func levelWord(w []byte) (Level, bool) {
 	return LevelNone, false
 }
 
-// detectWindow is how much of a line DetectLevel looks at: levels are
-// written near the start.
-const detectWindow = 200
+// detectWindow is how much of a line DetectLevel looks at for a JSON or
+// logfmt level, and wordWindow for a level word, which follows at most a
+// timestamp, a logger or thread name: levels are written near the start.
+const (
+	detectWindow = 200
+	wordWindow   = 96
+)
 
 // DetectLevel finds the level a log line declares, looking near its start
 // (ANSI colour codes aside) for, in this order:
 //   - a JSON "level", "lvl", "severity" or "log.level" field, as a word or
 //     as a pino/bunyan number (10 trace ... 60 fatal);
 //   - a logfmt level=, lvl= or severity= field;
-//   - a level word in capitals (ERROR, WARN, INFO, ...; LOG only before a
+//   - within the first wordWindow bytes, a level word in capitals (ERROR, WARN, INFO, ...; LOG only before a
 //     colon, as postgres writes it), in brackets in any case ([error],
 //     <warn>), or in any case followed by a colon at the start of the line
 //     ("info: ready").
@@ -91,13 +95,13 @@ func DetectLevel(text []byte) Level {
 	if l, ok := logfmtLevel(text); ok {
 		return l
 	}
-	return wordLevel(text)
+	return wordLevel(text[:min(len(text), wordWindow)])
 }
 
 var jsonKeys = [][]byte{[]byte(`"level"`), []byte(`"lvl"`), []byte(`"severity"`), []byte(`"log.level"`)}
 
 func jsonLevel(text []byte) (Level, bool) {
-	t := bytes.TrimLeft(text, " \t")
+	t := skipSpace(text)
 	if len(t) == 0 || t[0] != '{' {
 		return LevelNone, false
 	}
@@ -106,11 +110,11 @@ func jsonLevel(text []byte) (Level, bool) {
 		if i < 0 {
 			continue
 		}
-		v := bytes.TrimLeft(t[i+len(k):], " \t")
+		v := skipSpace(t[i+len(k):])
 		if len(v) == 0 || v[0] != ':' {
 			continue
 		}
-		v = bytes.TrimLeft(v[1:], " \t")
+		v = skipSpace(v[1:])
 		if len(v) > 0 && v[0] == '"' {
 			end := bytes.IndexByte(v[1:], '"')
 			if end < 0 {
@@ -201,7 +205,7 @@ func wordLevel(text []byte) Level {
 			colon := j < len(text) && text[j] == ':'
 			upper := isUpper(w) && (string(w) != "LOG" || colon)
 			bracketed := i > 0 && j < len(text) && (text[i-1] == '[' && text[j] == ']' || text[i-1] == '<' && text[j] == '>')
-			colonAtStart := colon && len(bytes.TrimSpace(text[:i])) == 0
+			colonAtStart := colon && len(skipSpace(text[:i])) == 0
 			if upper || bracketed || colonAtStart {
 				if l, ok := levelWordFold(w); ok {
 					return l
@@ -227,6 +231,15 @@ func levelWordFold(w []byte) (Level, bool) {
 		lw[k] = c
 	}
 	return levelWord(lw)
+}
+
+// skipSpace drops leading spaces and tabs (bytes.TrimLeft builds a set on
+// every call).
+func skipSpace(p []byte) []byte {
+	for len(p) > 0 && (p[0] == ' ' || p[0] == '\t') {
+		p = p[1:]
+	}
+	return p
 }
 
 func isLetter(c byte) bool            { return c|0x20 >= 'a' && c|0x20 <= 'z' }

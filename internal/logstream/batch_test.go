@@ -7,7 +7,7 @@ import (
 
 // stream is a daemon log stream writing lines of 150 bytes at rate bytes a
 // second on a fake clock: a read returns the lines written since the last
-// one, at most 4 KiB (the HTTP transport's buffer). Reading takes 20 µs.
+// one, at most 64 KiB (the log client's buffer). Reading takes 20 µs.
 type stream struct {
 	clock *time.Time
 	rate  float64
@@ -18,7 +18,7 @@ type stream struct {
 func (s *stream) Read(p []byte) (int, error) {
 	*s.clock = s.clock.Add(20 * time.Microsecond)
 	n := int(s.rate*s.clock.Sub(s.last).Seconds()) / 150 * 150
-	n = min(max(n, 150), 4096)
+	n = min(max(n, 150), 64<<10)
 	s.last = s.last.Add(time.Duration(float64(n) / s.rate * float64(time.Second)))
 	s.reads++
 	return n, nil
@@ -27,7 +27,7 @@ func (s *stream) Read(p []byte) (int, error) {
 func TestBatchReader(t *testing.T) {
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	src := &stream{clock: &clock, last: clock}
-	b := newBatchReader(src)
+	b := newBatchReader(src, nil)
 	b.now = func() time.Time { return clock }
 	waits := 0
 	b.sleep = func(d time.Duration) { waits++; clock = clock.Add(d) }
@@ -57,16 +57,21 @@ func TestBatchReader(t *testing.T) {
 	if per, w := readFor(1.5e6, time.Second); w == 0 || per < 1000 {
 		t.Errorf("busy stream: %d waits, %.0f bytes per read; want about 1.5 KB (10 lines) per read", w, per)
 	}
-	// A burst faster than one 4 KiB read per wait (8 MB/s): never held
-	// back, it is read at the source's pace.
+	// A burst (8 MB/s, 53k lines/s): read at the source's pace, never
+	// letting much more than batchBytes wait in the daemon's socket.
+	readFor(8e6, 200*time.Millisecond)
 	start := clock
-	total := 0
+	total, most := 0, 0
 	src.rate, src.last = 8e6, clock
 	for clock.Sub(start) < time.Second {
 		n, _ := b.Read(buf)
 		total += n
+		most = max(most, n)
 	}
 	if got := float64(total) / clock.Sub(start).Seconds(); got < 0.9*8e6 {
 		t.Errorf("burst read at %.1f MB/s, want the source's 8 MB/s", got/1e6)
+	}
+	if most > 2*batchBytes {
+		t.Errorf("a read took %d bytes: the wait let more than twice batchBytes accumulate", most)
 	}
 }

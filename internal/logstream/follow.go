@@ -352,12 +352,16 @@ func (f *Follower) stream(ctx context.Context, c *followed) (int, error) {
 		rc.Close()
 		f.streams.Add(-1)
 	}()
-	dec := NewDecoder(newBatchReader(rc), c.tty, true)
+	// Lines are stored as they are decoded and announced to the hub's
+	// readers once per read, when the decoder has taken all it had.
+	hub := f.cfg.Hub
+	dec := NewDecoder(newBatchReader(rc, hub.Wake), c.tty, true)
 	masker := f.masker.Load()
 	n := 0
 	for {
 		rec, err := dec.Next()
 		if err != nil {
+			hub.Wake()
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
@@ -370,7 +374,7 @@ func (f *Follower) stream(ctx context.Context, c *followed) (int, error) {
 			Container: c.name, Service: c.service, Stream: rec.Stream, TS: rec.TS,
 			Text: string(masker.Mask(rec.Text)), Truncated: rec.Truncated,
 		}
-		f.cfg.Hub.Append(l)
+		hub.Store(l)
 		if f.cfg.Sink != nil {
 			f.cfg.Sink(c.id, l, masker)
 		}

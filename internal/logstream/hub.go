@@ -61,8 +61,10 @@ type Hub struct {
 	rings map[string]*ring
 	subs  map[*Subscription]struct{}
 
-	// Wake-up coalescing (see HubConfig.Linger). pending is set while a
-	// timer will wake every subscriber; Append then does nothing more.
+	// Wake-up coalescing (see HubConfig.Linger). dirty is set when a line
+	// is stored and cleared by the wake-up that covers it; pending is set
+	// while a timer will wake every subscriber.
+	dirty    atomic.Bool
 	pending  atomic.Bool
 	wmu      sync.Mutex
 	lastWake time.Time
@@ -93,6 +95,25 @@ func NewHub(cfg HubConfig) *Hub {
 // subscriber without blocking (at most once per Linger). It returns the
 // line's seq.
 func (h *Hub) Append(l Line) uint64 {
+	seq := h.Store(l)
+	h.Wake()
+	return seq
+}
+
+// Wake wakes every subscriber, without blocking and at most once per
+// Linger, if lines were stored since the last wake-up. A writer that
+// stores many lines at a time (a follower reading a batch) calls Store
+// for each and Wake once before it waits for more.
+func (h *Hub) Wake() {
+	if h.dirty.Swap(false) {
+		h.notify()
+	}
+}
+
+// Store is Append without the wake-up: the caller must call Wake (or
+// Append) afterwards, or readers may not see the line until the next
+// wake-up.
+func (h *Hub) Store(l Line) uint64 {
 	h.mu.RLock()
 	r := h.rings[l.Container]
 	h.mu.RUnlock()
@@ -105,14 +126,15 @@ func (h *Hub) Append(l Line) uint64 {
 		h.mu.Unlock()
 	}
 	seq := r.push(l)
-	h.notify()
+	h.dirty.Store(true)
 	return seq
 }
 
 // notify wakes the subscribers after a push, now or at the end of the
 // linger period. A line pushed before a wake-up is visible to the readers
 // it wakes; a push that finds a wake-up pending is covered by it, since
-// the timer clears pending before it wakes anyone.
+// the timer clears pending before it wakes anyone. (Wake's dirty flag is
+// set after the push and swapped before notify, so the same holds there.)
 func (h *Hub) notify() {
 	if h.cfg.Linger < 0 {
 		h.wakeAll()

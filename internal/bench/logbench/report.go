@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/bench/measure"
@@ -92,6 +94,8 @@ func (rep report) print(w io.Writer) {
 	t.Print(w)
 	fmt.Fprintln(w)
 
+	rep.printMedians(w)
+
 	for _, p := range rep.Phases {
 		if p.Runs > 1 {
 			fmt.Fprintf(w, "Restart (%s): first line of the new run arrived %s ms after it started on ours, %s ms on docker logs -f (re-run with --since StartedAt when it exits, as compose does)\n\n",
@@ -146,4 +150,49 @@ func (rep report) print(w io.Writer) {
 	t.Add("server goroutines: before clients / 2 s after all left", fmt.Sprintf("%d / %d (websocket: %d)", s.GoroutinesBase, s.GoroutinesAfter, s.WSGoroutinesAfter))
 	t.Add("ingest lag, daemon timestamp to ring, p50/p99/max (ms)", fmt.Sprintf("%s / %s / %s", measure.Ms(s.Ingest.P50, s.Ingest.N > 0), measure.Ms(s.Ingest.P99, s.Ingest.N > 0), measure.Ms(s.Ingest.Max, s.Ingest.N > 0)))
 	t.Print(w)
+}
+
+// printMedians summarises a phase run more than once by the medians of its
+// headline ratios.
+func (rep report) printMedians(w io.Writer) {
+	groups := map[string][]phaseResult{}
+	var order []string
+	for _, p := range rep.Phases {
+		if p.Err != "" || p.Group == "" {
+			continue
+		}
+		if groups[p.Group] == nil {
+			order = append(order, p.Group)
+		}
+		groups[p.Group] = append(groups[p.Group], p)
+	}
+	for _, g := range order {
+		runs := groups[g]
+		if len(runs) < 2 {
+			continue
+		}
+		var drain, tput, cpu []float64
+		for _, p := range runs {
+			drain = append(drain, p.Ours.Drain.Seconds()/p.Docker.Drain.Seconds())
+			tput = append(tput, p.Ours.LinesPerS/p.Docker.LinesPerS)
+			cpu = append(cpu, p.OursCPU.Seconds()/p.CLICPU.Seconds())
+		}
+		fmt.Fprintf(w, "%s, median of %d runs: drain ratio %s, throughput ratio %s, CPU per line ours/docker CLI %s\n\n",
+			g, len(runs), medianOf(drain), medianOf(tput), medianOf(cpu))
+	}
+}
+
+// medianOf formats the median of xs, followed by every value in run order.
+func medianOf(xs []float64) string {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	var each []string
+	for _, x := range xs {
+		each = append(each, fmt.Sprintf("%.2f", x))
+	}
+	return fmt.Sprintf("%.2f (%s)", m, strings.Join(each, ", "))
 }
