@@ -119,6 +119,7 @@ type phaseResult struct {
 	CLICPU      time.Duration    `json:"docker_cli_cpu_ns"` // whole life of the docker logs processes
 	PeakRSS     map[string]int64 `json:"peak_rss"`
 	Opened      int              `json:"daemon_streams_opened"`
+	Markers     int64            `json:"ours_markers"` // marker lines (exited, restarted, ...) the fast client got
 	Slow        *slowResult      `json:"slow,omitempty"`
 	Err         string           `json:"error,omitempty"`
 }
@@ -409,6 +410,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
 	if st, err := ch.stats(""); err == nil {
 		res.Opened = st.Opened
 	}
+	res.Markers = fast.markers.Load()
 	if slow != nil {
 		time.Sleep(2 * time.Second)
 		if st, err := ch.stats(""); err == nil {

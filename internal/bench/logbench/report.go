@@ -98,8 +98,8 @@ func (rep report) print(w io.Writer) {
 
 	for _, p := range rep.Phases {
 		if p.Runs > 1 {
-			fmt.Fprintf(w, "Restart (%s): first line of the new run arrived %s ms after it started on ours, %s ms on docker logs -f (re-run with --since StartedAt when it exits, as compose does)\n\n",
-				p.Name, measure.Ms(p.Ours.RestartGap, p.Ours.RestartGap != 0), measure.Ms(p.Docker.RestartGap, p.Docker.RestartGap != 0))
+			fmt.Fprintf(w, "Restart (%s): first line of the new run arrived %s ms after it started on ours, %s ms on docker logs -f (re-run with --since StartedAt when it exits, as compose does); ours also showed %d markers (exit, restart)\n\n",
+				p.Name, measure.Ms(p.Ours.RestartGap, p.Ours.RestartGap != 0), measure.Ms(p.Docker.RestartGap, p.Docker.RestartGap != 0), p.Markers)
 		}
 	}
 
@@ -141,7 +141,7 @@ func (rep report) print(w io.Writer) {
 	t.Add("T lines delivered / reported in gaps", fmt.Sprintf("%d / %d", tr.Delivered, tr.GapLines))
 	t.Add("T hub seqs covered, holes, overlaps", fmt.Sprintf("%d of %d, %d, %d", s.ThrottledLast, s.HubLast, s.ThrottledHoles, s.ThrottledOverlaps))
 	t.Add("T duplicates of generator lines", strconv.FormatInt(tr.Duplicate, 10))
-	t.Add("server RSS before idle clients / after 20 (MiB)", measure.MiB(s.RSSBeforeIdle)+" / "+measure.MiB(s.RSSAfterIdle))
+	t.Add(fmt.Sprintf("server RSS before idle clients / after %d (MiB)", idleClients), measure.MiB(s.RSSBeforeIdle)+" / "+measure.MiB(s.RSSAfterIdle))
 	t.Add("server RSS per idle client (KiB)", fmt.Sprintf("%.1f", float64(s.RSSAfterIdle-s.RSSBeforeIdle)/idleClients/1024))
 	t.Add("Go heap in use per idle client, after GC (KiB)", fmt.Sprintf("%.1f", (float64(s.HeapAfterIdle)-float64(s.HeapBeforeIdle))/idleClients/1024))
 	t.Add("server RSS peak during the phase (MiB)", measure.MiB(s.RSSMax))
