@@ -254,9 +254,10 @@ func scanSegment(path string) (segState, segEnd, bool) {
 	}
 }
 
-// Query returns the page of records q selects, in time order.
+// Query returns the page of records q selects, in time order. Records is
+// never nil, so that the JSON of an empty result is {"lines":[]}.
 func (r *Reader) Query(q Query) (Result, error) {
-	var res Result
+	res := Result{Records: []Record{}}
 	if !q.Newest {
 		skip := q.Offset
 		err := r.Scan(q, func(rec Record) error {
@@ -298,7 +299,7 @@ func (r *Reader) Query(q Query) (Result, error) {
 		start := n % keep
 		ring = append(ring[start:], ring[:start]...)
 	}
-	res.Records = ring[:max(0, len(ring)-q.Offset)]
+	res.Records = append(res.Records, ring[:max(0, len(ring)-q.Offset)]...)
 	return res, nil
 }
 

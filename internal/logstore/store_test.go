@@ -131,6 +131,11 @@ func TestQuery(t *testing.T) {
 		t.Errorf("JSON\n%s\nwant\n%s", js, want)
 	}
 
+	res, err = s.Query(Query{Services: []string{"web"}, Grep: "nothing like this"})
+	if js, _ := json.Marshal(res); err != nil || string(js) != `{"lines":[]}` {
+		t.Errorf("empty result JSON %s, %v; want {\"lines\":[]}", js, err)
+	}
+
 	svcs, err := s.Services()
 	if err != nil {
 		t.Fatal(err)
