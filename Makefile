@@ -102,11 +102,13 @@ bench: build
 	$(GO) run ./internal/bench/wizbench -bin $(BIN)
 
 # The live log view against docker logs -f on the same containers in one
-# run (internal/bench/logbench; needs Docker, about 7 minutes on 2 cores).
+# run (internal/bench/logbench; needs Docker, about 8 minutes on 2 cores).
 # The tables go to stdout, the raw results to bin/bench-logs.json; see
-# docs/performance.md.
+# docs/performance.md. LOGBENCH passes flags, e.g.
+# LOGBENCH="-phases burst -cpuprofile bin/pprof".
+LOGBENCH ?=
 bench-logs:
-	$(GO) run ./internal/bench/logbench -json bin/bench-logs.json
+	$(GO) run ./internal/bench/logbench -json bin/bench-logs.json $(LOGBENCH)
 
 docker:
 	docker build -t carto-setup:$(VERSION) .

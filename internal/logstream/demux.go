@@ -21,9 +21,13 @@ const (
 	Stderr Stream = 2
 	// System carries errors the daemon reports in-band while serving logs.
 	System Stream = 3
+	// Marker is not a stream of the container but a line the wizard adds
+	// to a service's timeline: the container was recreated, restarted or
+	// changed image, or an install began (Line.Marker says which).
+	Marker Stream = 4
 )
 
-// String returns "stdout", "stderr" or "system".
+// String returns "stdout", "stderr", "system" or "marker".
 func (s Stream) String() string {
 	switch s {
 	case Stdout:
@@ -32,17 +36,29 @@ func (s Stream) String() string {
 		return "stderr"
 	case System:
 		return "system"
+	case Marker:
+		return "marker"
 	}
 	return fmt.Sprintf("stream(%d)", uint8(s))
 }
 
 // MarshalText encodes the stream as its name, so that JSON carries
-// "stdout" rather than a number.
-func (s Stream) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// "stdout" rather than a number. For the named streams it returns a shared
+// slice, so that encoding a line allocates nothing for its stream: the
+// result must not be modified. (encoding/json quotes a text without the
+// re-scan it gives a MarshalJSON result, which makes this the cheap way.)
+func (s Stream) MarshalText() ([]byte, error) {
+	if int(s) < len(streamNames) && streamNames[s] != nil {
+		return streamNames[s], nil
+	}
+	return []byte(s.String()), nil
+}
+
+var streamNames = [...][]byte{Stdout: []byte("stdout"), Stderr: []byte("stderr"), System: []byte("system"), Marker: []byte("marker")}
 
 // UnmarshalText decodes a stream name written by MarshalText.
 func (s *Stream) UnmarshalText(b []byte) error {
-	for _, v := range []Stream{Stdout, Stderr, System} {
+	for _, v := range []Stream{Stdout, Stderr, System, Marker} {
 		if string(b) == v.String() {
 			*s = v
 			return nil

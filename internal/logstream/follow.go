@@ -3,10 +3,8 @@ package logstream
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -50,7 +48,17 @@ type FollowerConfig struct {
 	// the daemon's events. It should return quickly: while it runs, new
 	// containers' logs are not opened.
 	OnState func(StateChange)
-	Log     *slog.Logger // nil discards
+	// Sink, if set, receives every line after the Hub has it, with the
+	// ID of its container and the masker its text went through, from that
+	// container's goroutine (so in order per container). The project
+	// follower keeps history through it.
+	Sink func(id string, l Line, masked *Masker)
+	// Resume, if set, says how far a container's log was delivered
+	// before this follower started (a store's cursor), so that its first
+	// stream starts there instead of at the beginning, without repeating
+	// a line.
+	Resume func(id string) (Position, bool)
+	Log    *slog.Logger // nil discards
 	// MinBackoff and MaxBackoff bound the wait before re-subscribing to
 	// events or re-opening a log stream; 0 means 200 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -62,7 +70,6 @@ type FollowerConfig struct {
 type Follower struct {
 	cfg     FollowerConfig
 	masker  atomic.Pointer[Masker]
-	seed    maphash.Seed
 	streams atomic.Int64
 	opened  atomic.Int64
 
@@ -79,19 +86,7 @@ type followed struct {
 	active            bool // a log goroutine runs (guarded by Follower.mu)
 	restart           bool // a start event came while it ran (Follower.mu)
 
-	pos [4]streamPos // dedupe state, by Stream
-}
-
-// streamPos remembers, per stream, the newest daemon timestamp delivered and
-// the hashes of the lines delivered with exactly that timestamp. The daemon's
-// since is inclusive, so a re-opened stream replays them.
-type streamPos struct {
-	last   time.Time
-	counts map[uint64]int
-
-	replaying bool
-	replayTS  time.Time
-	replay    map[uint64]int
+	pos Position // how far its log was delivered
 }
 
 // NewFollower returns a follower; Run starts it.
@@ -105,7 +100,7 @@ func NewFollower(cfg FollowerConfig) *Follower {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	f := &Follower{cfg: cfg, seed: maphash.MakeSeed(), conts: make(map[string]*followed)}
+	f := &Follower{cfg: cfg, conts: make(map[string]*followed)}
 	f.masker.Store(cfg.Masker)
 	return f
 }
@@ -247,6 +242,9 @@ func (f *Follower) ensure(ctx context.Context, id string, started bool) {
 	defer f.mu.Unlock()
 	if c == nil {
 		c = &followed{id: id}
+		if f.cfg.Resume != nil {
+			c.pos, _ = f.cfg.Resume(id)
+		}
 		f.conts[id] = c
 	}
 	if c.active {
@@ -343,20 +341,8 @@ func (f *Follower) setInactive(c *followed) {
 // stream opens the container's log stream once and copies it to the hub
 // until it ends. It returns the number of lines delivered.
 func (f *Follower) stream(ctx context.Context, c *followed) (int, error) {
-	// Per-stream timestamps are not ordered across streams, so resume from
-	// the oldest and drop what each stream already delivered.
-	var since time.Time
-	for i := range c.pos {
-		p := &c.pos[i]
-		if p.last.IsZero() {
-			continue
-		}
-		if since.IsZero() || p.last.Before(since) {
-			since = p.last
-		}
-		p.replaying, p.replayTS, p.replay = true, p.last, maps.Clone(p.counts)
-	}
-	rc, err := f.cfg.Docker.FollowLogs(ctx, c.id, since)
+	rep := newReplay(c.pos)
+	rc, err := f.cfg.Docker.FollowLogs(ctx, c.id, c.pos.Since())
 	if err != nil {
 		return 0, err
 	}
@@ -366,66 +352,34 @@ func (f *Follower) stream(ctx context.Context, c *followed) (int, error) {
 		rc.Close()
 		f.streams.Add(-1)
 	}()
-	dec := NewDecoder(rc, c.tty, true)
+	// Lines are stored as they are decoded and announced to the hub's
+	// readers once per read, when the decoder has taken all it had.
+	hub := f.cfg.Hub
+	dec := NewDecoder(newBatchReader(rc, hub.Wake), c.tty, true)
 	masker := f.masker.Load()
 	n := 0
 	for {
 		rec, err := dec.Next()
 		if err != nil {
+			hub.Wake()
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
 			return n, err
 		}
-		h := maphash.Bytes(f.seed, rec.Text)
-		if c.replayed(rec, h) {
+		if rep.skip(rec.Stream, rec.TS) {
 			continue
 		}
-		f.cfg.Hub.Append(Line{
+		l := Line{
 			Container: c.name, Service: c.service, Stream: rec.Stream, TS: rec.TS,
 			Text: string(masker.Mask(rec.Text)), Truncated: rec.Truncated,
-		})
-		c.delivered(rec, h)
-		n++
-	}
-}
-
-// replayed reports whether a line of a re-opened stream was already
-// delivered: older than the stream's last timestamp, or at that timestamp
-// with the same text (counted, so identical lines stay distinct). A line
-// without a timestamp is never dropped.
-func (c *followed) replayed(rec Record, h uint64) bool {
-	p := &c.pos[rec.Stream]
-	if !p.replaying || rec.TS.IsZero() {
-		return false
-	}
-	switch {
-	case rec.TS.Before(p.replayTS):
-		return true
-	case rec.TS.Equal(p.replayTS) && p.replay[h] > 0:
-		p.replay[h]--
-		return true
-	case rec.TS.After(p.replayTS):
-		p.replaying = false
-	}
-	return false
-}
-
-func (c *followed) delivered(rec Record, h uint64) {
-	if rec.TS.IsZero() {
-		return
-	}
-	p := &c.pos[rec.Stream]
-	switch {
-	case rec.TS.After(p.last):
-		p.last = rec.TS
-		if p.counts == nil {
-			p.counts = make(map[uint64]int)
 		}
-		clear(p.counts)
-		p.counts[h] = 1
-	case rec.TS.Equal(p.last):
-		p.counts[h]++
+		hub.Store(l)
+		if f.cfg.Sink != nil {
+			f.cfg.Sink(c.id, l, masker)
+		}
+		c.pos.Advance(rec.Stream, rec.TS)
+		n++
 	}
 }
 

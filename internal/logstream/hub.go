@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Cursors holds, per container name, the seq of the last line a reader has
@@ -22,11 +24,33 @@ type Batch struct {
 	More bool
 }
 
-// HubConfig bounds the ring of each container.
+// HubConfig bounds the ring of each container and the batches readers get.
 type HubConfig struct {
 	MaxLines int // lines kept per container; 0 means 10000
 	MaxBytes int // bytes kept per container; 0 means 4 MiB
+	// MaxBatchBytes bounds the size of a Subscription's batch (Next) as
+	// the approximate size of its JSON; 0 means DefaultBatchBytes,
+	// negative means no bound. A batch always holds at least one line.
+	// Poll is not bounded: its callers ask for a number of lines.
+	MaxBatchBytes int
+	// Linger is the shortest time between two wake-ups of the
+	// subscribers: the first line after a quiet spell wakes them at once,
+	// the lines that follow within Linger wait for one wake-up at its end.
+	// Under load readers thus take many lines per pull (one websocket
+	// message, one TLS record, one write) instead of one or two. 0 means
+	// DefaultLinger; negative wakes on every line.
+	Linger time.Duration
 }
+
+// DefaultBatchBytes is the default bound of a batch: a client reading
+// 16 KiB/s takes such a message within a few seconds, well inside the
+// websocket write deadline, so it falls behind into gaps instead of being
+// cut off mid-message.
+const DefaultBatchBytes = 32 << 10
+
+// DefaultLinger is the default Linger: far below what a person can see,
+// and it caps the wake-ups at 500 per second per reader.
+const DefaultLinger = 2 * time.Millisecond
 
 // Hub stores the lines of a set of containers and hands them out to readers.
 // Writers never wait for readers: a reader that is too slow finds a Gap.
@@ -36,6 +60,15 @@ type Hub struct {
 	mu    sync.RWMutex
 	rings map[string]*ring
 	subs  map[*Subscription]struct{}
+
+	// Wake-up coalescing (see HubConfig.Linger). dirty is set when a line
+	// is stored and cleared by the wake-up that covers it; pending is set
+	// while a timer will wake every subscriber.
+	dirty    atomic.Bool
+	pending  atomic.Bool
+	wmu      sync.Mutex
+	lastWake time.Time
+	timer    *time.Timer
 }
 
 // NewHub returns an empty hub.
@@ -46,12 +79,41 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 4 << 20
 	}
-	return &Hub{cfg: cfg, rings: make(map[string]*ring), subs: make(map[*Subscription]struct{})}
+	if cfg.MaxBatchBytes == 0 {
+		cfg.MaxBatchBytes = DefaultBatchBytes
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
+	h := &Hub{cfg: cfg, rings: make(map[string]*ring), subs: make(map[*Subscription]struct{})}
+	h.timer = time.AfterFunc(time.Hour, h.lingerDone)
+	h.timer.Stop()
+	return h
 }
 
 // Append stores l in its container's ring, numbering it, and wakes every
-// subscriber without blocking. It returns the line's seq.
+// subscriber without blocking (at most once per Linger). It returns the
+// line's seq.
 func (h *Hub) Append(l Line) uint64 {
+	seq := h.Store(l)
+	h.Wake()
+	return seq
+}
+
+// Wake wakes every subscriber, without blocking and at most once per
+// Linger, if lines were stored since the last wake-up. A writer that
+// stores many lines at a time (a follower reading a batch) calls Store
+// for each and Wake once before it waits for more.
+func (h *Hub) Wake() {
+	if h.dirty.Swap(false) {
+		h.notify()
+	}
+}
+
+// Store is Append without the wake-up: the caller must call Wake (or
+// Append) afterwards, or readers may not see the line until the next
+// wake-up.
+func (h *Hub) Store(l Line) uint64 {
 	h.mu.RLock()
 	r := h.rings[l.Container]
 	h.mu.RUnlock()
@@ -64,12 +126,54 @@ func (h *Hub) Append(l Line) uint64 {
 		h.mu.Unlock()
 	}
 	seq := r.push(l)
+	h.dirty.Store(true)
+	return seq
+}
+
+// notify wakes the subscribers after a push, now or at the end of the
+// linger period. A line pushed before a wake-up is visible to the readers
+// it wakes; a push that finds a wake-up pending is covered by it, since
+// the timer clears pending before it wakes anyone. (Wake's dirty flag is
+// set after the push and swapped before notify, so the same holds there.)
+func (h *Hub) notify() {
+	if h.cfg.Linger < 0 {
+		h.wakeAll()
+		return
+	}
+	if h.pending.Load() {
+		return
+	}
+	h.wmu.Lock()
+	if h.pending.Load() {
+		h.wmu.Unlock()
+		return
+	}
+	now := time.Now()
+	if wait := h.lastWake.Add(h.cfg.Linger).Sub(now); wait > 0 {
+		h.pending.Store(true)
+		h.timer.Reset(wait)
+		h.wmu.Unlock()
+		return
+	}
+	h.lastWake = now
+	h.wmu.Unlock()
+	h.wakeAll()
+}
+
+func (h *Hub) lingerDone() {
+	h.wmu.Lock()
+	h.lastWake = time.Now()
+	h.pending.Store(false)
+	h.wmu.Unlock()
+	h.wakeAll()
+}
+
+func (h *Hub) wakeAll() {
 	h.mu.RLock()
 	for s := range h.subs {
 		s.wake()
 	}
 	h.mu.RUnlock()
-	return seq
 }
 
 // Containers returns the names of the containers that have lines, sorted.
@@ -94,7 +198,11 @@ func (h *Hub) Last() Cursors {
 // Poll returns up to limit lines after cursors, for readers that poll (the
 // HTTP fallback); cursors is not modified. Lines of different containers are
 // merged by daemon timestamp; each container's lines stay in seq order.
-func (h *Hub) Poll(cursors Cursors, limit int) Batch {
+func (h *Hub) Poll(cursors Cursors, limit int) Batch { return h.poll(cursors, limit, -1) }
+
+// poll is Poll with a bound on the batch's approximate JSON size
+// (negative: none).
+func (h *Hub) poll(cursors Cursors, limit, maxSize int) Batch {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -111,18 +219,32 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 		b.Cursors = make(Cursors, len(names))
 	}
 	per := make([][]Line, len(names))
+	total, from := 0, -1
 	for i, r := range rings {
-		lines, gap, more := r.read(names[i], cursors[names[i]], limit, nil)
+		lines, gap, more := r.read(names[i], cursors[names[i]], limit, maxSize, nil)
 		if gap != nil {
 			b.Gaps = append(b.Gaps, *gap)
 			b.Cursors[names[i]] = gap.To
 		}
 		per[i] = lines
 		b.More = b.More || more
+		if len(lines) > 0 {
+			total += len(lines)
+			from = i
+		}
 	}
+	if total > 0 && total == len(per[from]) && len(per[from]) <= limit {
+		// One container has news: its lines are the batch as they are.
+		// (Common under load, when one chatty service fills the batch.)
+		b.Lines = per[from]
+		b.Cursors[names[from]] = b.Lines[len(b.Lines)-1].Seq
+		return b
+	}
+	b.Lines = make([]Line, 0, min(total, limit))
 	// k-way merge by (timestamp, container): keeps each container's lines
 	// as a prefix, so its cursor is simply the last one taken.
-	for len(b.Lines) < limit {
+	size := 0
+	for len(b.Lines) < limit && (maxSize < 0 || size < maxSize) {
 		best := -1
 		for i, ls := range per {
 			if len(ls) == 0 {
@@ -136,9 +258,13 @@ func (h *Hub) Poll(cursors Cursors, limit int) Batch {
 			break
 		}
 		l := per[best][0]
+		if n := jsonSize(&l); len(b.Lines) > 0 && maxSize >= 0 && size+n > maxSize {
+			break
+		}
 		per[best] = per[best][1:]
 		b.Lines = append(b.Lines, l)
 		b.Cursors[l.Container] = l.Seq
+		size += jsonSize(&l)
 	}
 	for _, ls := range per {
 		b.More = b.More || len(ls) > 0
@@ -181,10 +307,10 @@ func (s *Subscription) wake() {
 // added since the last Next. Many appends coalesce into one value.
 func (s *Subscription) Notify() <-chan struct{} { return s.notify }
 
-// Next returns up to limit lines after the subscription's cursors and
-// advances them.
+// Next returns up to limit lines after the subscription's cursors, and
+// up to about MaxBatchBytes of JSON, and advances the cursors.
 func (s *Subscription) Next(limit int) Batch {
-	b := s.h.Poll(s.cursors, limit)
+	b := s.h.poll(s.cursors, limit, s.h.cfg.MaxBatchBytes)
 	s.cursors = b.Cursors
 	return b
 }

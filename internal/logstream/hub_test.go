@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestRing(t *testing.T) {
 					t.Fatalf("push %d returned seq %d", i, got)
 				}
 			}
-			lines, gap, more := r.read("c", tt.cursor, tt.limit, nil)
+			lines, gap, more := r.read("c", tt.cursor, tt.limit, -1, nil)
 			if diff := cmp.Diff(tt.wantSeqs, seqs(lines)); diff != "" {
 				t.Errorf("seqs (-want +got):\n%s", diff)
 			}
@@ -262,5 +263,157 @@ func TestLineJSON(t *testing.T) {
 	var back Line
 	if err := json.Unmarshal(b, &back); err != nil || !cmp.Equal(l, back) {
 		t.Errorf("round trip: %v, %+v", err, back)
+	}
+}
+
+// TestLingerCoalescesWakeups checks that the first line after a quiet
+// spell wakes a reader at once, that the lines following within Linger
+// share a single later wake-up, and that no line is left without one.
+func TestLingerCoalescesWakeups(t *testing.T) {
+	h := NewHub(HubConfig{Linger: 500 * time.Millisecond})
+	s := h.Subscribe(nil)
+	defer s.Close()
+	<-s.Notify() // the one Subscribe sends
+	h.Append(Line{Container: "c", Text: "first"})
+	select {
+	case <-s.Notify():
+	default:
+		t.Fatal("the first line after a quiet spell did not wake the reader at once")
+	}
+	if b := s.Next(1000); len(b.Lines) != 1 {
+		t.Fatalf("read %d lines, want 1", len(b.Lines))
+	}
+	start := time.Now()
+	for i := range 100 {
+		h.Append(Line{Container: "c", Text: fmt.Sprint("burst ", i)})
+	}
+	select {
+	case <-s.Notify():
+		if time.Since(start) < 400*time.Millisecond {
+			t.Fatal("the reader was woken inside the linger period")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake-up for lines appended inside the linger period")
+	}
+	if b := s.Next(1000); len(b.Lines) != 100 || b.More {
+		t.Errorf("one wake-up gave %d lines (more: %v), want all 100", len(b.Lines), b.More)
+	}
+}
+
+// TestNoLostWakeup has several writers append concurrently with the
+// default linger while a reader drains on every notification: once the
+// writers stop, the reader must get every line without polling.
+func TestNoLostWakeup(t *testing.T) {
+	h := NewHub(HubConfig{MaxLines: 1 << 20, MaxBytes: 1 << 30})
+	s := h.Subscribe(nil)
+	defer s.Close()
+	const writers, each = 4, 20000
+	got := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for got < writers*each {
+			select {
+			case <-s.Notify():
+			case <-time.After(10 * time.Second):
+				return
+			}
+			for {
+				b := s.Next(1000)
+				got += len(b.Lines)
+				if !b.More {
+					break
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				h.Append(Line{Container: fmt.Sprint("c", w), Text: "x"})
+				if i%1000 == 0 {
+					time.Sleep(time.Millisecond) // quiet spells, so both paths run
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if got != writers*each {
+		t.Errorf("reader got %d lines, want %d: a wake-up was lost", got, writers*each)
+	}
+}
+
+func TestBatchBytes(t *testing.T) {
+	h := NewHub(HubConfig{MaxBatchBytes: 2000})
+	for i := range 50 {
+		h.Append(Line{Container: fmt.Sprint("c", i%2), Service: "s", Text: strings.Repeat("x", 100)})
+	}
+	h.Append(Line{Container: "c0", Service: "s", Text: strings.Repeat("y", 5000)})
+	sub := h.Subscribe(nil)
+	defer sub.Close()
+	if b := h.Poll(nil, 500); len(b.Lines) != 51 {
+		t.Errorf("Poll gave %d lines, want all 51: it is bounded in lines only", len(b.Lines))
+	}
+	total := 0
+	for {
+		b := sub.Next(500)
+		size := 0
+		for i := range b.Lines {
+			size += jsonSize(&b.Lines[i])
+		}
+		if len(b.Lines) == 0 {
+			t.Fatal("an empty batch with more to read")
+		}
+		if size > 2000 && len(b.Lines) > 1 {
+			t.Errorf("a batch of %d lines holds %d bytes, over the bound of 2000", len(b.Lines), size)
+		}
+		total += len(b.Lines)
+		if !b.More {
+			break
+		}
+	}
+	if total != 51 {
+		t.Errorf("read %d lines in bounded batches, want 51 (the long one alone)", total)
+	}
+}
+
+func TestPositionReplay(t *testing.T) {
+	ts := func(ms int) time.Time { return time.Date(2026, 1, 1, 0, 0, 0, ms*1e6, time.UTC) }
+	var p Position
+	for _, r := range []struct {
+		s  Stream
+		ms int
+	}{{Stdout, 1}, {Stderr, 5}, {Stdout, 3}, {Stdout, 3}, {System, 0}} {
+		t := ts(r.ms)
+		if r.ms == 0 {
+			t = time.Time{}
+		}
+		p.Advance(r.s, t)
+	}
+	if p[Stdout] != (StreamPos{ts(3), 2}) || p[Stderr] != (StreamPos{ts(5), 1}) || p.Since() != ts(3) {
+		t.Fatalf("position %+v, since %v", p, p.Since())
+	}
+	rep := newReplay(p)
+	var kept []string
+	for _, r := range []struct {
+		s  Stream
+		ms int
+	}{{Stdout, 3}, {Stderr, 4}, {Stdout, 3}, {Stderr, 5}, {Stdout, 3}, {Stderr, 5}, {Stdout, 2}, {Stdout, 4}, {System, 0}} {
+		t := ts(r.ms)
+		if r.ms == 0 {
+			t = time.Time{}
+		}
+		if !rep.skip(r.s, t) {
+			kept = append(kept, fmt.Sprintf("%s@%d", r.s, r.ms))
+		}
+	}
+	// The third stdout line at 3 ms and the second stderr line at 5 ms are
+	// new; "stdout@2" after the stream passed its timestamp is kept, as
+	// the daemon never replays older lines once newer ones came.
+	want := []string{"stdout@3", "stderr@5", "stdout@2", "stdout@4", "system@0"}
+	if diff := cmp.Diff(want, kept); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
 	}
 }

@@ -1,6 +1,7 @@
 package logstream
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,6 +15,9 @@ type Line struct {
 	Seq       uint64    `json:"seq"` // per container, from 1, without holes
 	Text      string    `json:"text"`
 	Truncated bool      `json:"truncated,omitempty"` // cut at MaxLine
+	// Marker says what a line of the Marker stream marks (MarkRecreated,
+	// MarkRestarted, ...); empty for the container's own lines.
+	Marker string `json:"marker,omitempty"`
 }
 
 // Gap tells a reader that the lines From..To (inclusive) of a container were
@@ -47,6 +51,13 @@ func newRing(maxLines, maxBytes int) *ring {
 }
 
 func lineSize(l *Line) int { return len(l.Text) + lineOverhead }
+
+// jsonOverhead approximates the JSON of a Line besides its strings: the
+// keys, the stream, the timestamp and the seq.
+const jsonOverhead = 100
+
+// jsonSize approximates the size of a line's JSON, escapes aside.
+func jsonSize(l *Line) int { return len(l.Text) + len(l.Container) + len(l.Service) + jsonOverhead }
 
 // push stores l with the next sequence number and returns that number.
 func (r *ring) push(l Line) uint64 {
@@ -87,11 +98,12 @@ func (r *ring) drop() {
 	r.n--
 }
 
-// read appends to dst up to max lines after cursor, and returns them, the gap
-// between cursor and the oldest stored line if there is one, and whether
-// more lines remain. A cursor beyond the last line (from before a restart of
-// the program) counts as 0.
-func (r *ring) read(name string, cursor uint64, limit int, dst []Line) ([]Line, *Gap, bool) {
+// read appends to dst up to limit lines after cursor, and up to maxBytes
+// of their approximate JSON (at least one line; negative: no bound), and
+// returns them, the gap between cursor and the oldest stored line if there
+// is one, and whether more lines remain. A cursor beyond the last line (from
+// before a restart of the program) counts as 0.
+func (r *ring) read(name string, cursor uint64, limit, maxBytes int, dst []Line) ([]Line, *Gap, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	last := r.next - 1
@@ -107,6 +119,18 @@ func (r *ring) read(name string, cursor uint64, limit int, dst []Line) ([]Line, 
 	from := int(cursor + 1 - oldest) // index among stored lines
 	avail := r.n - from
 	take := min(avail, limit)
+	if maxBytes >= 0 {
+		size := 0
+		for i := range take {
+			n := jsonSize(&r.buf[(r.start+from+i)%len(r.buf)])
+			if i > 0 && size+n > maxBytes {
+				take = i
+				break
+			}
+			size += n
+		}
+	}
+	dst = slices.Grow(dst, take)
 	for i := range take {
 		dst = append(dst, r.buf[(r.start+from+i)%len(r.buf)])
 	}

@@ -164,15 +164,16 @@ const throttleRate = 16 << 10
 // wsClient is consumer B: a websocket client of the wizard's log handler,
 // parsing its frames as the browser's script does.
 type wsClient struct {
-	name  string
-	mode  wsMode
-	conn  *websocket.Conn
-	t     *tally
-	cov   coverage
-	limit *throttledConn
-	local string // local address, to find this connection in the server's close log
-	done  chan struct{}
-	err   error // why reading stopped; valid once done is closed
+	name    string
+	mode    wsMode
+	conn    *websocket.Conn
+	t       *tally
+	cov     coverage
+	limit   *throttledConn
+	local   string // local address, to find this connection in the server's close log
+	markers atomic.Int64
+	done    chan struct{}
+	err     error // why reading stopped; valid once done is closed
 }
 
 // dialWS connects a client to job's log stream on the server.
@@ -265,6 +266,12 @@ func (c *wsClient) read() {
 			c.t.addGap(g.To - g.From + 1)
 		}
 		for _, l := range m.Lines {
+			if l.Stream == "marker" {
+				// The wizard's own lines (exited, restarted,
+				// recreated): not the generator's, not lost either.
+				c.markers.Add(1)
+				continue
+			}
 			s := stdout
 			if l.Stream == "stderr" {
 				s = stderr

@@ -40,8 +40,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	steady := fs.Duration("steady", 15*time.Second, "length of the steady-rate phases")
 	short := fs.Duration("short", 10*time.Second, "length of the long-line, ANSI, stderr, TTY and restart phases")
 	burst := fs.Uint64("burst", 1_000_000, "lines of the burst phase")
+	repeat := fs.Int("repeat", 3, "runs of the burst phase (its figures vary most on a shared machine); the report gives their median")
 	slow := fs.Duration("slow", 25*time.Second, "length of each slow-client phase")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	profiles := fs.String("cpuprofile", "", "write each phase's server CPU profile to DIR/<phase>.pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cli.Close()
 
-	b := &bench{cli: cli, self: self, log: stderr, dockerd: measureDockerd()}
+	b := &bench{cli: cli, self: self, log: stderr, dockerd: measureDockerd(), profiles: *profiles}
+	if *profiles != "" {
+		if err := os.MkdirAll(*profiles, 0o755); err != nil {
+			return err
+		}
+	}
 	if b.dockerd == 0 {
 		fmt.Fprintln(stderr, "logbench: dockerd is not visible in /proc; its CPU and memory are not reported")
 	}
@@ -72,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cli.RemoveImage(context.WithoutCancel(ctx), b.image)
 
-	phases := allPhases(*steady, *short, *burst, *slow)
+	phases := allPhases(*steady, *short, *burst, *slow, *repeat)
 	if *only != "" {
 		want := map[string]bool{}
 		for _, n := range strings.Split(*only, ",") {
@@ -80,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		var sel []phase
 		for _, p := range phases {
-			if want[p.name] {
+			if want[p.name] || want[p.group] {
 				sel = append(sel, p)
 			}
 		}

@@ -25,6 +25,7 @@ import (
 // phase is one scenario of logstream.md 5.3 or 5.4.
 type phase struct {
 	name, what  string
+	group       string // the phase a repeated run belongs to ("burst" for "burst#2")
 	opts        logline.Options
 	rate        float64 // lines/s; 0 is a burst
 	lines       uint64  // per run
@@ -38,12 +39,17 @@ type phase struct {
 	rotate bool
 }
 
-// idleClients is how many idle websocket clients the slow-client phase adds.
-const idleClients = 20
+// The slow-client phase has 50 clients: the fast F, the throttled T,
+// stalledClients that never read, and idleClients on a quiet job.
+const (
+	stalledClients = 8
+	idleClients    = 40
+	slowClients    = 2 + stalledClients + idleClients
+)
 
-func allPhases(steady, short time.Duration, burst uint64, slow time.Duration) []phase {
+func allPhases(steady, short time.Duration, burst uint64, slow time.Duration, repeat int) []phase {
 	n := func(rate float64, d time.Duration) uint64 { return uint64(rate * d.Seconds()) }
-	return []phase{
+	ps := []phase{
 		{name: "steady-1k", what: "1k lines/s of 100 B", opts: logline.Options{Size: 100}, rate: 1000, lines: n(1000, steady)},
 		{name: "steady-10k", what: "10k lines/s of 100 B (the top of the latency target's range)", opts: logline.Options{Size: 100}, rate: 10000, lines: n(10000, steady)},
 		{name: "steady-20k", what: "20k lines/s of 100 B", opts: logline.Options{Size: 100}, rate: 20000, lines: n(20000, steady)},
@@ -56,8 +62,22 @@ func allPhases(steady, short time.Duration, burst uint64, slow time.Duration) []
 		{name: "tty", what: "1k lines/s from a TTY container (raw stream, \\r\\n)", opts: logline.Options{Size: 100, ANSI: true}, rate: 1000, lines: n(1000, short), tty: true},
 		{name: "restart", what: "1k lines/s, docker restart mid-stream", opts: logline.Options{Size: 100}, rate: 1000, lines: n(1000, short), restartAt: short / 2},
 		{name: "slow-base", what: "20k lines/s, fast client only (baseline for slow)", opts: logline.Options{Size: 100}, rate: 20000, lines: n(20000, slow)},
-		{name: "slow", what: "20k lines/s, fast + throttled + stalled + 20 idle clients", opts: logline.Options{Size: 100}, rate: 20000, lines: n(20000, slow), slow: true},
+		{name: "slow", what: fmt.Sprintf("20k lines/s, fast + throttled + %d stalled + %d idle clients", stalledClients, idleClients), opts: logline.Options{Size: 100}, rate: 20000, lines: n(20000, slow), slow: true},
 	}
+	// The burst runs repeat times in a row; the report takes the median.
+	var out []phase
+	for _, p := range ps {
+		p.group = p.name
+		out = append(out, p)
+		if p.name == "burst" {
+			for i := 2; i <= repeat; i++ {
+				q := p
+				q.name = fmt.Sprintf("burst#%d", i)
+				out = append(out, q)
+			}
+		}
+	}
+	return out
 }
 
 // bench holds what every phase uses.
@@ -67,6 +87,9 @@ type bench struct {
 	image   string
 	dockerd int
 	log     io.Writer
+	// profiles, if set, is a directory where each phase's server writes
+	// its CPU profile (pprof).
+	profiles string
 }
 
 func measureDockerd() int { return measure.FindProcess("dockerd") }
@@ -74,6 +97,7 @@ func measureDockerd() int { return measure.FindProcess("dockerd") }
 // phaseResult is everything measured in one phase.
 type phaseResult struct {
 	Name     string `json:"name"`
+	Group    string `json:"group"` // the phase it repeats, or its own name
 	What     string `json:"what"`
 	Produced uint64 `json:"produced"` // data lines loggen wrote, all runs
 	Runs     int    `json:"runs"`
@@ -95,6 +119,7 @@ type phaseResult struct {
 	CLICPU      time.Duration    `json:"docker_cli_cpu_ns"` // whole life of the docker logs processes
 	PeakRSS     map[string]int64 `json:"peak_rss"`
 	Opened      int              `json:"daemon_streams_opened"`
+	Markers     int64            `json:"ours_markers"` // marker lines (exited, restarted, ...) the fast client got
 	Slow        *slowResult      `json:"slow,omitempty"`
 	Err         string           `json:"error,omitempty"`
 }
@@ -111,7 +136,8 @@ type slowResult struct {
 	HeapAfterIdle     uint64            `json:"heap_after_idle"`
 	RSSMax            int64             `json:"rss_max"`
 	HeapLive          uint64            `json:"heap_live_end"`                  // after GC, every client still connected
-	StalledClosedAt   time.Duration     `json:"stalled_closed_after_gate_ns"`   // -1: never
+	StalledClosedAt   time.Duration     `json:"stalled_closed_after_gate_ns"`   // the last one; -1: not all
+	StalledClosed     int               `json:"stalled_closed"`                 // how many the server closed
 	ThrottledClosedAt time.Duration     `json:"throttled_closed_after_gate_ns"` // -1: never
 	ThrottledErr      string            `json:"throttled_error,omitempty"`
 	Throttled         result            `json:"throttled"`
@@ -136,7 +162,7 @@ func docker(ctx context.Context, args ...string) (string, error) {
 
 // runPhase runs one phase from container start to clean-up.
 func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
-	res := phaseResult{Name: p.name, What: p.what, ShimCPU: -1}
+	res := phaseResult{Name: p.name, Group: p.group, What: p.what, ShimCPU: -1}
 	project := fmt.Sprintf("logbench%d", time.Now().UnixNano()%1e9)
 	name := project + "_gen_1"
 	gateDir, err := os.MkdirTemp("", "logbench-gate-")
@@ -165,7 +191,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
 	defer docker(context.WithoutCancel(ctx), "rm", "-f", name)
 	// The server starts after the container, so that at clean-up it stops
 	// (deferred later, run first) before the container is removed.
-	ch, err := b.startServer(ctx, project, p.slow)
+	ch, err := b.startServer(ctx, project, p.name, p.slow)
 	if err != nil {
 		return res, err
 	}
@@ -224,7 +250,8 @@ func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
 			c.close()
 		}
 	}()
-	var thr, stalled *wsClient
+	var thr *wsClient
+	stalled := map[string]bool{} // local addresses
 	var tt *tally
 	if p.slow {
 		tt = newTally(exp)
@@ -232,10 +259,14 @@ func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
 			return res, err
 		}
 		clients = append(clients, thr)
-		if stalled, err = dialWS(ctx, ch.info, benchJob, "stalled", wsStalled, newTally(exp)); err != nil {
-			return res, err
+		for i := range stalledClients {
+			c, err := dialWS(ctx, ch.info, benchJob, fmt.Sprintf("stalled%d", i), wsStalled, newTally(exp))
+			if err != nil {
+				return res, err
+			}
+			clients = append(clients, c)
+			stalled[c.local] = true
 		}
-		clients = append(clients, stalled)
 		time.Sleep(500 * time.Millisecond)
 		st, err := ch.stats("gc=1")
 		if err != nil {
@@ -345,10 +376,11 @@ func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
 			return res, err
 		}
 		for _, c := range st.Closed {
-			switch c.Remote {
-			case stalled.local:
-				slow.StalledClosedAt = time.Unix(0, c.AtNS).Sub(gate)
-			case thr.local:
+			switch {
+			case stalled[c.Remote]:
+				slow.StalledClosed++
+				slow.StalledClosedAt = max(slow.StalledClosedAt, time.Unix(0, c.AtNS).Sub(gate))
+			case c.Remote == thr.local:
 				slow.ThrottledClosedAt = time.Unix(0, c.AtNS).Sub(gate)
 			}
 		}
@@ -378,6 +410,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (phaseResult, error) {
 	if st, err := ch.stats(""); err == nil {
 		res.Opened = st.Opened
 	}
+	res.Markers = fast.markers.Load()
 	if slow != nil {
 		time.Sleep(2 * time.Second)
 		if st, err := ch.stats(""); err == nil {
@@ -446,10 +479,13 @@ type child struct {
 	info serverInfo
 }
 
-func (b *bench) startServer(ctx context.Context, project string, probe bool) (*child, error) {
+func (b *bench) startServer(ctx context.Context, project, phase string, probe bool) (*child, error) {
 	args := []string{"serve", "-project", project}
 	if probe {
 		args = append(args, "-ingest-probe")
+	}
+	if b.profiles != "" {
+		args = append(args, "-cpuprofile", filepath.Join(b.profiles, phase+".pprof"))
 	}
 	cmd := exec.Command(b.self, args...)
 	cmd.Stderr = b.log

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/bench/measure"
@@ -81,20 +83,23 @@ func (rep report) print(w io.Writer) {
 
 	fmt.Fprintln(w, "Cost: CPU seconds per million lines (gate to last line) and peak RSS (MiB)")
 	fmt.Fprintln(w)
-	t = measure.Table{Header: []string{"phase", "dockerd CPU", "shim CPU", "ours CPU", "docker CLI CPU", "harness CPU",
+	t = measure.Table{Header: []string{"phase", "dockerd CPU", "shim CPU", "ours CPU", "docker CLI CPU", "ours/CLI", "harness CPU",
 		"dockerd RSS", "ours RSS", "docker CLI RSS", "daemon streams", "load1", "other containers", "first attached"}}
 	for _, p := range rep.Phases {
 		t.Add(p.Name, perM(p.DaemonCPU, p.Produced), perM(p.ShimCPU, p.Produced), perM(p.OursCPU, p.Produced), perM(p.CLICPU, p.Produced),
+			ratio(p.OursCPU.Seconds(), p.CLICPU.Seconds()),
 			perM(p.HarnessCPU, p.Produced), measure.MiB(p.PeakRSS["dockerd"]), measure.MiB(p.PeakRSS["ours"]), measure.MiB(p.PeakRSS["cli"]),
 			strconv.Itoa(p.Opened), p.Load1, strconv.Itoa(p.Others), map[bool]string{true: "docker", false: "ours"}[p.DockerFirst])
 	}
 	t.Print(w)
 	fmt.Fprintln(w)
 
+	rep.printMedians(w)
+
 	for _, p := range rep.Phases {
 		if p.Runs > 1 {
-			fmt.Fprintf(w, "Restart (%s): first line of the new run arrived %s ms after it started on ours, %s ms on docker logs -f (re-run with --since StartedAt when it exits, as compose does)\n\n",
-				p.Name, measure.Ms(p.Ours.RestartGap, p.Ours.RestartGap != 0), measure.Ms(p.Docker.RestartGap, p.Docker.RestartGap != 0))
+			fmt.Fprintf(w, "Restart (%s): first line of the new run arrived %s ms after it started on ours, %s ms on docker logs -f (re-run with --since StartedAt when it exits, as compose does); ours also showed %d markers (exit, restart)\n\n",
+				p.Name, measure.Ms(p.Ours.RestartGap, p.Ours.RestartGap != 0), measure.Ms(p.Docker.RestartGap, p.Docker.RestartGap != 0), p.Markers)
 		}
 	}
 
@@ -111,7 +116,8 @@ func (rep report) print(w io.Writer) {
 		return
 	}
 	s := slow.Slow
-	fmt.Fprintln(w, "Slow clients (logstream.md 5.4): fast F, throttled T (4 KiB SO_RCVBUF, 16 KiB/s), stalled S, 20 idle on a quiet job")
+	fmt.Fprintf(w, "Slow clients (logstream.md 5.4): %d in all: fast F, throttled T (4 KiB SO_RCVBUF, 16 KiB/s), %d stalled S, %d idle on a quiet job\n",
+		slowClients, stalledClients, idleClients)
 	fmt.Fprintln(w)
 	t = measure.Table{Header: []string{"measure", "value"}}
 	if base != nil {
@@ -121,10 +127,10 @@ func (rep report) print(w io.Writer) {
 	t.Add("F throughput / docker logs -f, same run", ratio(slow.Ours.LinesPerS, slow.Docker.LinesPerS))
 	t.Add("F p99 minus docker p99, same run (ms)", delta(slow.Ours.Latency.P99, slow.Docker.Latency.P99, slow.Ours.Latency.N > 0 && slow.Docker.Latency.N > 0))
 	t.Add("F missing/dup/reord/bad, gap lines", counts(slow.Ours)+", "+strconv.FormatUint(slow.Ours.GapLines, 10))
-	if s.StalledClosedAt >= 0 {
-		t.Add("S disconnected by the server after gate (s)", fmt.Sprintf("%.1f", s.StalledClosedAt.Seconds()))
+	if s.StalledClosed == stalledClients {
+		t.Add("every S disconnected by the server, the last after gate (s)", fmt.Sprintf("%.1f", s.StalledClosedAt.Seconds()))
 	} else {
-		t.Add("S disconnected by the server after gate (s)", "not within the phase")
+		t.Add("S disconnected by the server within the phase", fmt.Sprintf("%d of %d", s.StalledClosed, stalledClients))
 	}
 	if s.ThrottledClosedAt >= 0 {
 		t.Add("T disconnected by the server after gate (s)", fmt.Sprintf("%.1f (%s)", s.ThrottledClosedAt.Seconds(), s.ThrottledErr))
@@ -135,13 +141,58 @@ func (rep report) print(w io.Writer) {
 	t.Add("T lines delivered / reported in gaps", fmt.Sprintf("%d / %d", tr.Delivered, tr.GapLines))
 	t.Add("T hub seqs covered, holes, overlaps", fmt.Sprintf("%d of %d, %d, %d", s.ThrottledLast, s.HubLast, s.ThrottledHoles, s.ThrottledOverlaps))
 	t.Add("T duplicates of generator lines", strconv.FormatInt(tr.Duplicate, 10))
-	t.Add("server RSS before idle clients / after 20 (MiB)", measure.MiB(s.RSSBeforeIdle)+" / "+measure.MiB(s.RSSAfterIdle))
+	t.Add(fmt.Sprintf("server RSS before idle clients / after %d (MiB)", idleClients), measure.MiB(s.RSSBeforeIdle)+" / "+measure.MiB(s.RSSAfterIdle))
 	t.Add("server RSS per idle client (KiB)", fmt.Sprintf("%.1f", float64(s.RSSAfterIdle-s.RSSBeforeIdle)/idleClients/1024))
 	t.Add("Go heap in use per idle client, after GC (KiB)", fmt.Sprintf("%.1f", (float64(s.HeapAfterIdle)-float64(s.HeapBeforeIdle))/idleClients/1024))
 	t.Add("server RSS peak during the phase (MiB)", measure.MiB(s.RSSMax))
-	t.Add("server Go heap live at the end, after GC, 23 clients connected (MiB)", measure.MiB(int64(s.HeapLive)))
-	t.Add("websocket goroutines, max during (23 clients)", strconv.Itoa(s.WSGoroutinesMax))
+	t.Add(fmt.Sprintf("server Go heap live at the end, after GC, %d clients connected (MiB)", slowClients-s.StalledClosed), measure.MiB(int64(s.HeapLive)))
+	t.Add(fmt.Sprintf("websocket goroutines, max during (%d clients)", slowClients), strconv.Itoa(s.WSGoroutinesMax))
 	t.Add("server goroutines: before clients / 2 s after all left", fmt.Sprintf("%d / %d (websocket: %d)", s.GoroutinesBase, s.GoroutinesAfter, s.WSGoroutinesAfter))
 	t.Add("ingest lag, daemon timestamp to ring, p50/p99/max (ms)", fmt.Sprintf("%s / %s / %s", measure.Ms(s.Ingest.P50, s.Ingest.N > 0), measure.Ms(s.Ingest.P99, s.Ingest.N > 0), measure.Ms(s.Ingest.Max, s.Ingest.N > 0)))
 	t.Print(w)
+}
+
+// printMedians summarises a phase run more than once by the medians of its
+// headline ratios.
+func (rep report) printMedians(w io.Writer) {
+	groups := map[string][]phaseResult{}
+	var order []string
+	for _, p := range rep.Phases {
+		if p.Err != "" || p.Group == "" {
+			continue
+		}
+		if groups[p.Group] == nil {
+			order = append(order, p.Group)
+		}
+		groups[p.Group] = append(groups[p.Group], p)
+	}
+	for _, g := range order {
+		runs := groups[g]
+		if len(runs) < 2 {
+			continue
+		}
+		var drain, tput, cpu []float64
+		for _, p := range runs {
+			drain = append(drain, p.Ours.Drain.Seconds()/p.Docker.Drain.Seconds())
+			tput = append(tput, p.Ours.LinesPerS/p.Docker.LinesPerS)
+			cpu = append(cpu, p.OursCPU.Seconds()/p.CLICPU.Seconds())
+		}
+		fmt.Fprintf(w, "%s, median of %d runs: drain ratio %s, throughput ratio %s, CPU per line ours/docker CLI %s\n\n",
+			g, len(runs), medianOf(drain), medianOf(tput), medianOf(cpu))
+	}
+}
+
+// medianOf formats the median of xs, followed by every value in run order.
+func medianOf(xs []float64) string {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	var each []string
+	for _, x := range xs {
+		each = append(each, fmt.Sprintf("%.2f", x))
+	}
+	return fmt.Sprintf("%.2f (%s)", m, strings.Join(each, ", "))
 }

@@ -15,13 +15,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/auth"
 	"github.com/carto-setup/carto-setup/internal/bench/measure"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/jobs"
+	"github.com/carto-setup/carto-setup/internal/logstore"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
 	"github.com/carto-setup/carto-setup/internal/server"
@@ -62,17 +65,32 @@ type connClose struct {
 }
 
 // serve runs the server half: the wizard's HTTP handler, with its real
-// websocket log handler, reading a Hub fed by a logstream.Follower of one
-// Compose project, as the app does during an install. Only the Installer is
-// a stand-in. It serves TLS with a self-signed certificate, as the wizard
+// websocket log handler, reading the Hub of a logstream.ProjectFollower of
+// one Compose project, which also writes every line to a logstore.Store,
+// as the wizard does for its Logs page. Only the Installer is a stand-in:
+// it serves that hub as a job's. It serves TLS with a self-signed certificate, as the wizard
 // does, until ctx is done.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("logbench serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	project := fs.String("project", "", "Compose project whose containers to follow")
 	probe := fs.Bool("ingest-probe", false, "read the hub in-process to measure ingest lag (daemon timestamp to ring)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
 	}
 	dir, err := os.MkdirTemp("", "logbench-serve-")
 	if err != nil {
@@ -87,22 +105,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cli, err := engine.New(ctx)
+	cli, err := engine.NewLogClient(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hub := logstream.NewHub(logstream.HubConfig{})
 	// Ten secrets, as an install has (passwords, keys): masking runs on
 	// every line in the product, so it runs here too.
 	var secrets []string
 	for i := range 10 {
 		secrets = append(secrets, fmt.Sprintf("bench-secret-%02d-%x", i, time.Now().UnixNano()))
 	}
-	f := logstream.NewFollower(logstream.FollowerConfig{
-		Project: *project, Docker: cli, Hub: hub, Masker: logstream.NewMasker(secrets), Log: log,
+	masker := logstream.NewMasker(secrets)
+	// The wizard's whole log path: the project follower, its hub, and the
+	// on-disk store every line is also written to.
+	store, err := logstore.Open(logstore.Config{Dir: filepath.Join(dir, "logs"), Masker: masker, Log: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	hub := logstream.NewHub(logstream.HubConfig{})
+	f := logstream.NewProjectFollower(logstream.ProjectConfig{
+		Project: *project, Docker: cli, Hub: hub, History: store, Masker: masker, Log: log,
 	})
 	runCtx, stopRun := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -238,6 +264,16 @@ type trackConn struct {
 	net.Conn
 	l    *trackListener
 	once sync.Once
+}
+
+// SyscallConn gives the server's socket options (TCP_NOTSENT_LOWAT, linger)
+// the real socket, as without this wrapper.
+func (c *trackConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("logbench: not a socket")
+	}
+	return sc.SyscallConn()
 }
 
 func (c *trackConn) Close() error {
