@@ -429,8 +429,9 @@ func (e *editor) advanced(a wizard.AdvancedInput) (caBundle string) {
 			set(wizard.KeyReactAppBigQueryOAuth, "true"))
 	}
 	e.apply(nil, "", "", kvs)
+	stepKeys := StepKeys()
 	for i, v := range a.Extra {
-		if slices.Contains(e.touched, v.Key) {
+		if slices.Contains(e.touched, v.Key) || slices.Contains(stepKeys, v.Key) {
 			e.results = append(e.results, check.Result{Step: "install", ID: "install.advanced.extra." + strings.ToLower(v.Key),
 				Status: check.Fail, Field: "advanced." + wizard.ExtraField(i, false), Measured: "set by the wizard", Required: "a key no step writes",
 				Message: v.Key + " is written by another step of the wizard; a further setting cannot change it.",

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/check"
@@ -37,4 +39,20 @@ func ValueChecks(st wizard.State) []check.Result {
 		}
 	}
 	return out
+}
+
+// StepKeys returns the customer.env keys the wizard's other steps write,
+// whatever the answers: the domain, both database and cache blocks, the
+// router certificate keys, and every bucket variable of every provider. A
+// further Advanced setting may not name one: the install refuses it
+// (ValueChecks says so first), since it would silently undo a step.
+func StepKeys() []string {
+	keys := slices.Concat([]string{"SELFHOSTED_DOMAIN"}, databaseKeys, cacheKeys, routerKeys)
+	for _, p := range []string{wizard.BucketsGCS, wizard.BucketsS3, wizard.BucketsAzure} {
+		b := wizard.BucketsInput{Mode: p, S3Endpoint: "https://s3.example.com"}
+		keys = slices.AppendSeq(keys, maps.Keys(bucketEnv(b, "")))
+	}
+	keys = append(keys, "IMPORT_BUCKET")
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }

@@ -40,6 +40,9 @@ func TestValueChecksAgreeWithThePlan(t *testing.T) {
 		{"further setting taking the domain", func(st *wizard.State) {
 			st.Advanced.Extra = []wizard.AdvancedVar{{Key: "SELFHOSTED_DOMAIN", Value: "evil.example.com"}}
 		}, "install.advanced.extra.selfhosted_domain", "advanced.extra.0.key"},
+		{"further setting taking a bucket key the buckets step leaves alone", func(st *wizard.State) {
+			st.Advanced.Extra = []wizard.AdvancedVar{{Key: "LOG_LEVEL", Value: "debug"}, {Key: "IMPORT_BUCKET", Value: "mine"}}
+		}, "install.advanced.extra.import_bucket", "advanced.extra.1.key"},
 		{"password with $ alone is writable", func(st *wizard.State) { st.Database.WorkspacePassword = "pa$$word" }, "", ""},
 		{"password with ' alone is writable", func(st *wizard.State) { st.Database.WorkspacePassword = "it's" }, "", ""},
 	}
