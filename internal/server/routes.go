@@ -45,6 +45,8 @@ func routes(d *Deps) *chi.Mux {
 
 		r.Method(http.MethodGet, "/steps/buckets", d.step(wizard.Buckets, d.handleBucketsForm))
 		r.Method(http.MethodPost, "/steps/buckets", d.step(wizard.Buckets, d.handleBucketsSubmit))
+		r.Method(http.MethodGet, "/steps/advanced", d.step(wizard.Advanced, d.handleAdvancedForm))
+		r.Method(http.MethodPost, "/steps/advanced", d.step(wizard.Advanced, d.handleAdvancedSubmit))
 		r.Method(http.MethodGet, "/steps/review", d.step(wizard.Review, d.handleReviewForm))
 		r.Method(http.MethodPost, "/steps/review", d.step(wizard.Review, d.handleReviewSubmit))
 		r.Method(http.MethodGet, "/steps/install", d.step(wizard.Install, d.handleInstallStep))
