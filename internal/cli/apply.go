@@ -23,7 +23,7 @@ const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--dir DIR] [--s
 
 // allSections are the sections apply reads.
 var allSections = []answers.Section{answers.SectionPackage, answers.SectionDomain, answers.SectionDatabase,
-	answers.SectionCache, answers.SectionTLS, answers.SectionBuckets}
+	answers.SectionCache, answers.SectionTLS, answers.SectionBuckets, answers.SectionAdvanced}
 
 // Apply is `carto-setup apply --answers FILE [--json]`: every step's checks
 // on the answers, then the wizard's install (plan, write, Compose up, wait)

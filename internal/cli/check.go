@@ -15,8 +15,9 @@ import (
 // CheckUsage documents `carto-setup check`.
 const CheckUsage = `  carto-setup check [STEP ...] --answers FILE [--json] [--dir DIR] [--state-dir DIR]
         run the checks of the steps (preflight, package, domain, database, cache,
-        tls, buckets; all when none is named) on an answers file; exit 1 when a
-        check failed, 2 when the answers file is invalid
+        tls, buckets, advanced; all when none is named) on an answers file, and
+        the rules apply writes customer.env by; exit 1 when a check failed, 2
+        when the answers file is invalid
 `
 
 // headlessFlags are the flags of check and apply besides the shared ones.

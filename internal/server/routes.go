@@ -52,6 +52,7 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/steps/install", d.step(wizard.Install, d.handleInstallStep))
 		r.Method(http.MethodGet, "/jobs/{id}", d.handle(d.handleJobPage))
 		r.Method(http.MethodGet, "/jobs/{id}/poll", d.handle(d.handleJobPoll))
+		r.Method(http.MethodPost, "/jobs/{id}/remove", d.handle(d.handleRemoveFailed))
 		r.Get("/jobs/{id}/logs", d.handleJobLogs)
 		r.Method(http.MethodGet, "/steps/smoke", d.step(wizard.Smoke, d.handleSmokeForm))
 		r.Method(http.MethodPost, "/steps/smoke", d.step(wizard.Smoke, d.handleSmokeSubmit))
