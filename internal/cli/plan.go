@@ -80,7 +80,7 @@ func reportPlan(w io.Writer, asJSON bool, results []check.Result, reasons map[st
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Checks []check.Result  `json:"checks"`
+			Checks []check.Result `json:"checks"`
 			Plan   *deploy.Report `json:"plan,omitempty"`
 		}{results, plan})
 	}
