@@ -38,6 +38,16 @@ type applyOutput struct {
 	Plan *deploy.Report `json:"plan"`
 }
 
+// status returns the status of the check id, or "" when it did not run.
+func (o applyOutput) status(id string) string {
+	for _, c := range o.Checks {
+		if c.ID == id {
+			return c.Status
+		}
+	}
+	return ""
+}
+
 func decodeApply(t *testing.T, stdout string) applyOutput {
 	t.Helper()
 	var out applyOutput
