@@ -146,7 +146,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.Apply(plan, now); err != nil {
+	if err := deploy.ApplyWith(plan, deploy.ApplyOptions{Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{deploy.CustomerEnvFile, deploy.DotEnvFile} {

@@ -68,7 +68,7 @@ func TestAdvancedStep(t *testing.T) {
 	}
 
 	// The page never shows the secrets; blank fields keep them.
-	res, doc = f.get(t, "/steps/advanced")
+	_, doc = f.get(t, "/steps/advanced")
 	html, _ = doc.Html()
 	if strings.Contains(html, mapsKey) || strings.Contains(html, secretValue) {
 		t.Fatal("the page shows a saved secret")
