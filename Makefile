@@ -39,11 +39,8 @@ staticcheck:
 # never outlives its reason.
 DEADCODE_ALLOW := \
 	github.com/carto-setup/carto-setup/internal/app.WithClock \
-	github.com/carto-setup/carto-setup/internal/compose.Down \
-	github.com/carto-setup/carto-setup/internal/compose.downRetrying \
 	github.com/carto-setup/carto-setup/internal/custpkg.RequiredVars \
 	github.com/carto-setup/carto-setup/internal/demo/standin.Ports \
-	github.com/carto-setup/carto-setup/internal/envfile.Quote \
 	github.com/carto-setup/carto-setup/internal/logstream.Follower.SetMasker \
 	github.com/carto-setup/carto-setup/internal/logstream.Follower.Streams \
 	github.com/carto-setup/carto-setup/internal/logstream.Follower.Opened

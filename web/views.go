@@ -151,18 +151,10 @@ type DiffLine struct {
 	Text string
 }
 
-// FileView is one file the install will place.
-type FileView struct {
-	Path   string
-	Mode   string
-	Size   int
-	Secret bool
-}
-
 // ReviewData is what the install will do.
 type ReviewData struct {
 	Diff     []DiffLine
-	Files    []FileView
+	Report   ReviewReport
 	Command  string
 	Problems []check.Result // conditions that stop the install
 }
@@ -215,6 +207,10 @@ func (d InstallData) Running() bool { return d.Status == "running" }
 type JobPageView struct {
 	Progress Progress
 	Job      InstallData
+	// CanRemove offers to remove what this failed first install created;
+	// Cleanup is what that removal did.
+	CanRemove bool
+	Cleanup   *CleanupView
 }
 
 // BucketsStepView is the buckets page; it never carries a key or secret.

@@ -32,6 +32,7 @@ type File struct {
 	Cache     *Cache     `yaml:"cache,omitempty"`
 	TLS       *TLS       `yaml:"tls,omitempty"`
 	Buckets   *Buckets   `yaml:"buckets,omitempty"`
+	Advanced  *Advanced  `yaml:"advanced,omitempty"`
 	Overrides []Override `yaml:"overrides,omitempty"`
 
 	dir string // where relative paths start
@@ -276,6 +277,7 @@ func (f File) check(errs *Error, getenv func(string) string) {
 			errs.add(fmt.Sprintf("overrides[%d].reason", i), "missing; say why you continue past %s", o.Check)
 		}
 	}
+	f.Advanced.check(errs)
 	for _, r := range f.refs() {
 		r.check(errs, f.dir, getenv)
 	}
@@ -334,7 +336,7 @@ func (f File) refs() []ref {
 			secret("buckets.azure.access_key", a.AccessKeyFile, a.AccessKeyEnv, true)
 		}
 	}
-	return rs
+	return append(rs, f.Advanced.refs()...)
 }
 
 // check verifies that the reference can be read, without reading it.

@@ -50,6 +50,10 @@ func TestParseProblems(t *testing.T) {
 		{"override without reason", "version: 1\noverrides:\n  - check: preflight.memory\n", "overrides[0].reason", "missing"},
 		{"package half", "version: 1\npackage: {customer_env: " + pw + "}\n", "package.key_json", "missing"},
 		{"provider section missing", "version: 1\nbuckets: {mode: gcs}\n", "buckets.gcs", "missing"},
+		{"inline maps key", "version: 1\nadvanced: {google_maps_api_key: AIza123}\n", "advanced.google_maps_api_key", "never given inline"},
+		{"inline oauth secret", "version: 1\nadvanced: {bigquery_oauth_client_secret: x}\n", "advanced.bigquery_oauth_client_secret", "never given inline"},
+		{"further value two ways", "version: 1\nadvanced:\n  extra:\n    - {key: A, value: x, value_file: " + pw + "}\n", "advanced.extra[0]", "only one"},
+		{"further value file missing", "version: 1\nadvanced:\n  extra:\n    - {key: A, value_file: /nonexistent/a}\n", "advanced.extra[0].value_file", "no such file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +131,7 @@ overrides:
 		Cache: &wizard.CacheInput{Mode: "embedded", Port: 6379},
 		Buckets: &steps.BucketsForm{BucketsInput: wizard.BucketsInput{Mode: "s3", Imports: wizard.BucketInput{Name: "imports"}, Thumbnails: wizard.BucketInput{Name: "thumbs", Public: true},
 			S3Region: "eu-west-1", S3AccessKeyID: "AKIAEXAMPLE", S3SecretAccessKey: "s3-Secret"}},
+		Advanced: &steps.AdvancedForm{}, // absent: no Advanced settings
 	}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("inputs (-want +got):\n%s", diff)
@@ -160,9 +165,13 @@ func TestExportRoundTrip(t *testing.T) {
 		Domain: wizard.DomainInput{Domain: "carto.example.com", BrowserNonce: "n"},
 		Database: wizard.DatabaseInput{Mode: "external", Host: "db", Port: 5433, AdminUser: "admin", AdminPassword: "a-Secret", AdminDatabase: "postgres",
 			WorkspaceUser: "ws", WorkspacePassword: "w-Secret", WorkspaceDatabase: "workspace", SSL: false, SSLMode: "disable"},
-		Cache:     wizard.CacheInput{Mode: "external", Host: "redis", Port: 6380, Password: "r-Secret", TLS: true, CAPEM: "CA"},
-		TLS:       wizard.TLSInput{Mode: wizard.TLSSelfSigned, CertPEM: string(certPEM), KeyPEM: string(keyPEM), Fingerprint: fp},
-		Buckets:   wizard.BucketsInput{Mode: "azure", Imports: wizard.BucketInput{Name: "imports"}, Thumbnails: wizard.BucketInput{Name: "thumbs", Public: true}, AzureStorageAccount: "acct", AzureAccessKey: "a2V5"},
+		Cache:   wizard.CacheInput{Mode: "external", Host: "redis", Port: 6380, Password: "r-Secret", TLS: true, CAPEM: "CA"},
+		TLS:     wizard.TLSInput{Mode: wizard.TLSSelfSigned, CertPEM: string(certPEM), KeyPEM: string(keyPEM), Fingerprint: fp},
+		Buckets: wizard.BucketsInput{Mode: "azure", Imports: wizard.BucketInput{Name: "imports"}, Thumbnails: wizard.BucketInput{Name: "thumbs", Public: true}, AzureStorageAccount: "acct", AzureAccessKey: "a2V5"},
+		Advanced: wizard.AdvancedInput{HTTPProxy: "http://proxy.internal:3128", HTTPSProxy: "http://proxy.internal:3128", NoProxy: "localhost,.internal",
+			ExtraCAPEM: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n", SkipTLSVerify: true, GoogleMapsAPIKey: "AIza-maps-Secret-0123456789",
+			BigQueryOAuthClientID: "123-abc.apps.googleusercontent.com", BigQueryOAuthClientSecret: "oauth-Secret",
+			Extra: []wizard.AdvancedVar{{Key: "LOG_LEVEL", Value: "debug"}, {Key: "MY_TOKEN", Value: "token-Secret", Secret: true}}},
 		Overrides: []wizard.Override{{Check: "preflight.cpu", Reason: "pilot", At: now}, {Check: "tls.self_signed", Reason: wizard.WarningReason, At: now}},
 	}
 	stateDir := t.TempDir()
@@ -205,6 +214,7 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 	for name, pair := range map[string][2]any{
 		"database": {st.Database, *got.Database}, "cache": {st.Cache, *got.Cache}, "buckets": {st.Buckets, got.Buckets.BucketsInput},
+		"advanced": {st.Advanced, got.Advanced.AdvancedInput},
 	} {
 		if diff := cmp.Diff(pair[0], pair[1]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)

@@ -92,6 +92,7 @@ func Export(st wizard.State, stateDir string) ([]byte, error) {
 			f.Buckets.Azure = &Azure{StorageAccount: b.AzureStorageAccount, AccessKeyFile: put("azure-access-key", b.AzureAccessKey)}
 		}
 	}
+	f.Advanced = exportAdvanced(st.Advanced, put)
 	for _, o := range st.Overrides {
 		if o.Reason != wizard.WarningReason { // recorded by itself, not typed
 			f.Overrides = append(f.Overrides, Override{Check: o.Check, Reason: o.Reason})

@@ -54,6 +54,9 @@ func FieldPath(field, fallback string) string {
 	if p, ok := fieldPaths[field]; ok {
 		return p
 	}
+	if p, ok := advancedFieldPath(field); ok {
+		return p
+	}
 	return fallback
 }
 
@@ -75,6 +78,8 @@ func (f File) Only(sections ...Section) File {
 			out.TLS = f.TLS
 		case SectionBuckets:
 			out.Buckets = f.Buckets
+		case SectionAdvanced:
+			out.Advanced = f.Advanced
 		}
 	}
 	return out

@@ -37,6 +37,8 @@ func (f File) Require(sections ...Section) error {
 			ok = f.TLS != nil
 		case SectionBuckets:
 			ok = f.Buckets != nil
+		case SectionAdvanced:
+			ok = true
 		}
 		if !ok {
 			errs.add(string(s), "missing; this command needs it")
@@ -65,6 +67,8 @@ type Resolved struct {
 	Cache    *wizard.CacheInput
 	TLS      *steps.TLSForm
 	Buckets  *steps.BucketsForm
+	// Advanced is never nil: an absent section is no settings.
+	Advanced *steps.AdvancedForm
 }
 
 // Resolve reads every file and secret f refers to into the steps' inputs,
@@ -154,6 +158,7 @@ func Resolve(f File, getenv func(string) string) (Resolved, error) {
 		}
 		out.Buckets = &steps.BucketsForm{BucketsInput: in}
 	}
+	out.Advanced = resolveAdvanced(f.Advanced, read)
 	if err := errs.orNil(); err != nil {
 		return Resolved{}, err
 	}

@@ -186,6 +186,7 @@ overrides:
 			"workspace_database": "workspace", "ssl": "on", "ssl_mode": "require", "cache_mode": "embedded", "cache_port": "6379", "action": "next"}), nil},
 		{wizard.TLS, override(map[string]string{"tls_mode": "upload", "action": "next"}), map[string][]byte{"cert": certPEM, "key": keyPEM}},
 		{wizard.Buckets, override(map[string]string{"buckets_mode": "carto-managed", "thumbnails_public": "on", "action": "next"}), nil},
+		{wizard.Advanced, map[string]string{"action": "next"}, nil},
 	}
 	for _, w := range walk {
 		res := post("/steps/"+string(w.step), w.fields, w.files)

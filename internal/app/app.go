@@ -165,7 +165,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
 		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir,
-			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages}),
+			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages, StateDir: cfg.StateDir}),
 		Smoke: smoke, Bundle: smoke,
 	})
 

@@ -146,7 +146,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.Apply(plan, now); err != nil {
+	if err := deploy.ApplyWith(plan, deploy.ApplyOptions{Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{deploy.CustomerEnvFile, deploy.DotEnvFile} {
@@ -205,7 +205,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("apply with a wrong password: exit %d, want 1\nstdout:\n%s", code, stdout)
 	}
-	if decodeChecks(t, stdout).status("install.deploy") != "fail" {
+	if decodeApply(t, stdout).status("install.deploy") != "fail" {
 		t.Errorf("install.deploy does not fail in the JSON:\n%s", stdout)
 	}
 	if !strings.Contains(stderr, "workspace-migrations failed") || !strings.Contains(stderr, "Last log lines of") {

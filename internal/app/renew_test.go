@@ -3,8 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +40,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/fileaccess"
 	"github.com/carto-setup/carto-setup/internal/renew"
 	"github.com/carto-setup/carto-setup/internal/selfsigned"
 	"github.com/carto-setup/carto-setup/internal/testenv"
@@ -438,7 +442,7 @@ func TestRenewStandinRouter(t *testing.T) {
 	if err := release.BuildImages(ctx, eng, bin, version, &progress); err != nil {
 		t.Fatalf("build the stand-in image: %v\n%s", err, progress.String())
 	}
-	t.Cleanup(func() { _ = eng.RemoveImage(context.Background(), release.ImageTag(version)) })
+	t.Cleanup(func() { _ = release.RemoveImages(context.Background(), eng, version) })
 
 	// Pebble, the DNS server, and the first one-hour certificate.
 	httpPort, httpsPort := renewFreePort(t), renewFreePort(t)
@@ -485,12 +489,23 @@ func TestRenewStandinRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := deploy.NewPlan(st, dir)
+	// Installed as the wizard installs: the router's files readable by
+	// exactly router-http's image user (uid 101 in the stand-in), and the
+	// record of what was written in the state directory.
+	plan, err := deploy.NewPlanWith(st, dir, deploy.PlanOptions{StateDir: cfg.StateDir})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	if err := deploy.Apply(plan, time.Now()); err != nil {
+	users, err := deploy.ServiceUsers(ctx, eng, plan, t.Logf)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if err := deploy.ApplyWith(plan, deploy.ApplyOptions{Now: time.Now(), Users: users}); err != nil {
+		t.Fatal(err)
+	}
+	routerUID := users[renew.RouterService].UID
+	if routerUID == 0 {
+		t.Fatalf("router-http's image user is root (%+v); the stand-in must run it as its own user", users)
 	}
 	composeRun := func(sub ...string) {
 		t.Helper()
@@ -530,6 +545,30 @@ func TestRenewStandinRouter(t *testing.T) {
 	installed, err := os.ReadFile(filepath.Join(dir, deploy.CertsDir, deploy.RouterCertFile))
 	if err != nil || string(installed) != after.TLS.CertPEM {
 		t.Errorf("certs/%s does not hold the state's new certificate: %v", deploy.RouterCertFile, err)
+	}
+	// The renewed files kept their one reader, and the record names their
+	// new content as carto-setup's own write, so the next install does
+	// not take them for a hand edit.
+	rec, ok, err := deploy.LoadRecord(cfg.StateDir)
+	if err != nil || !ok {
+		t.Fatalf("no install record: %v", err)
+	}
+	for _, name := range []string{deploy.RouterCertFile, deploy.RouterKeyFile} {
+		path := filepath.Join(dir, deploy.CertsDir, name)
+		if got, err := fileaccess.Readers(path); err != nil || !slices.Equal(got, []int{routerUID}) {
+			t.Errorf("after the renewal certs/%s is readable by uids %v (%v), want only router-http's %d", name, got, err, routerUID)
+		}
+		data, _ := os.ReadFile(path)
+		if sum := sha256.Sum256(data); rec.Files[filepath.Join(deploy.CertsDir, name)].SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("the install record does not hold the renewed certs/%s", name)
+		}
+	}
+	replan, err := deploy.NewPlanWith(after, dir, deploy.PlanOptions{StateDir: cfg.StateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open := replan.Report().Open(); len(open) > 0 {
+		t.Errorf("the next install takes the renewed files for hand edits: %v", open)
 	}
 	t.Logf("stdout: %s", &stdout)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/preflight"
+	"github.com/carto-setup/carto-setup/internal/proxycheck"
 	"github.com/carto-setup/carto-setup/internal/steps"
 )
 
@@ -61,6 +62,9 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 			Cache:    steps.CacheFunc(cachecheck.Run),
 			Buckets:  steps.BucketsFunc(buckets.Run),
 			ACME:     lv.acme, ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
+			Advanced: steps.AdvancedFunc(func(ctx context.Context, c proxycheck.Config) []check.Result {
+				return proxycheck.Run(ctx, proxycheck.DefaultDeps(), c)
+			}),
 		},
 		ProbeBinary: cfg.StandinBinary,
 		Address:     "127.0.0.1",

@@ -3,9 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/check"
@@ -15,22 +20,34 @@ import (
 )
 
 // ApplyUsage documents `carto-setup apply`.
-const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--dir DIR] [--state-dir DIR] [--expect-timeout D] [--demo]
+const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--resolve KEY=mine|wizard ...] [--remove-failed]
+                    [--dir DIR] [--state-dir DIR] [--expect-timeout D] [--demo]
         check everything, then install and smoke-test as the wizard does; the
         answers' overrides continue past overridable failures, the smoke
-        test's included; exit 0 only on success
+        test's included; exit 0 only on success. customer.env is merged: hand
+        edits are kept, and a hand edit of a key the answers set is a conflict
+        that stops apply (exit 1, nothing written) until --resolve KEY=mine
+        (keep yours) or KEY=wizard (take the answers'). --remove-failed: when
+        a first install fails, remove what it created (containers, network,
+        the volumes it made)
 `
 
 // allSections are the sections apply reads.
 var allSections = []answers.Section{answers.SectionPackage, answers.SectionDomain, answers.SectionDatabase,
-	answers.SectionCache, answers.SectionTLS, answers.SectionBuckets}
+	answers.SectionCache, answers.SectionTLS, answers.SectionBuckets, answers.SectionAdvanced}
 
 // Apply is `carto-setup apply --answers FILE [--json]`: every step's checks
 // on the answers, then the wizard's install (plan, write, Compose up, wait)
 // and its smoke test. The state directory ends as the wizard would leave it.
 func Apply(ctx context.Context, env Env, args []string) error {
 	var hf headlessFlags
-	cfg, rest, err := parse("carto-setup apply", ApplyUsage, args, env.Getenv, env.Stderr, hf.register)
+	resolve := resolveFlag{}
+	var removeFailed bool
+	cfg, rest, err := parse("carto-setup apply", ApplyUsage, args, env.Getenv, env.Stderr, func(fs *flag.FlagSet) {
+		hf.register(fs)
+		fs.Var(resolve, "resolve", "KEY=mine|wizard: keep your hand edit of KEY, or take the answers' value (repeatable)")
+		fs.BoolVar(&removeFailed, "remove-failed", false, "when a first install fails, remove what it created")
+	})
 	if err != nil {
 		return err
 	}
@@ -77,7 +94,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 		if err := report(env.Stdout, hf.json, all, reasons); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "carto-setup apply: nothing was installed: these checks failed: %s\n", strings.Join(r.blocked, ", "))
+		fmt.Fprintf(env.Stderr, "carto-setup apply: nothing was installed: these checks failed: %s\n", strings.Join(blockedNames(all, r.blocked), ", "))
 		return ExitFailed
 	}
 
@@ -85,6 +102,44 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Planned before the state is saved: a refusal or an open conflict
+	// leaves the wizard, and every file, as they were.
+	inst := steps.NewInstaller(steps.InstallConfig{Log: log, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir, Project: cfg.Project,
+		Expect: cfg.Expect, Now: env.Now, EnsureImages: w.EnsureImages})
+	resolutions := steps.Resolutions(next)
+	maps.Copy(resolutions, resolve)
+	plan, err := deploy.NewPlanWith(next, cfg.Dir, deploy.PlanOptions{StateDir: cfg.StateDir, Resolutions: resolutions})
+	var refused *deploy.RefusedError
+	if errors.As(err, &refused) {
+		all = append(all, refused.Results...)
+		if err := report(env.Stdout, hf.json, all, reasons); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "carto-setup apply: nothing was installed: these checks failed: %s\n", strings.Join(failedNames(refused.Results), ", "))
+		return ExitFailed
+	}
+	if err != nil {
+		return err
+	}
+	rep := plan.Report()
+	for key := range resolve {
+		if !slices.ContainsFunc(rep.Conflicts, func(c deploy.Conflict) bool { return c.Key == key }) {
+			progress("Note: --resolve %s: there is no conflict on %s; ignored.", key, key)
+		}
+	}
+	if open := rep.Open(); len(open) > 0 {
+		if err := reportPlan(env.Stdout, hf.json, all, reasons, &rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "carto-setup apply: nothing was installed: %d hand edit(s) conflict with the answers:\n", len(open))
+		for _, c := range open {
+			fmt.Fprintf(env.Stderr, "  %s: %s\n", c.Key, c)
+		}
+		fmt.Fprintln(env.Stderr, "Settle each with --resolve KEY=mine (keep your edit) or --resolve KEY=wizard (take the answers' value), then apply again.")
+		return ExitFailed
+	}
+
+	started := time.Now()
 	st, err := store.Update(func(s *wizard.State) error {
 		next.Revision = s.Revision
 		next.MarkDone(wizard.Review)
@@ -101,22 +156,6 @@ func Apply(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
-	plan, err := deploy.NewPlan(st, cfg.Dir)
-	var refused *deploy.RefusedError
-	if errors.As(err, &refused) {
-		all = append(all, refused.Results...)
-		if err := report(env.Stdout, hf.json, all, reasons); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stderr, "carto-setup apply: nothing was installed:", strings.TrimPrefix(refused.Error(), "deploy: plan refused: "))
-		return ExitFailed
-	}
-	if err != nil {
-		return err
-	}
-
-	inst := steps.NewInstaller(steps.InstallConfig{Log: log, Store: store, ReleaseDir: cfg.Dir, Project: cfg.Project,
-		Expect: cfg.Expect, Now: env.Now, EnsureImages: w.EnsureImages})
 	err = inst.Install(ctx, plan, env.Stderr)
 	installed := check.Result{Step: "install", ID: "install.deploy", Status: check.Pass,
 		Measured: "every service in its expected state", Required: "every service in its expected state",
@@ -129,13 +168,16 @@ func Apply(ctx context.Context, env Env, args []string) error {
 			installed.Measured, installed.Message, installed.Hint = de.Step, de.Message, de.Hint
 		}
 		all = append(all, installed)
-		if rerr := report(env.Stdout, hf.json, all, reasons); rerr != nil {
+		if rerr := reportPlan(env.Stdout, hf.json, all, reasons, &rep); rerr != nil {
 			return rerr
 		}
 		if de != nil {
 			fmt.Fprintln(env.Stderr, "carto-setup apply: install failed:", strings.TrimPrefix(de.Error(), "deploy: "))
 		} else {
 			fmt.Fprintln(env.Stderr, "carto-setup apply: install failed:", err)
+		}
+		if !cur.Done[wizard.Install] {
+			afterFailedFirstInstall(ctx, env.Stderr, inst, started, removeFailed)
 		}
 		return ExitFailed
 	}
@@ -159,7 +201,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := report(env.Stdout, hf.json, all, reasons); err != nil {
+	if err := reportPlan(env.Stdout, hf.json, all, reasons, &rep); err != nil {
 		return err
 	}
 	if cont.Refused() {
@@ -179,6 +221,36 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	}
 	progress("Install complete; the smoke test passed. Walk the manual checklist in the wizard's smoke step.")
 	return nil
+}
+
+// afterFailedFirstInstall removes what a failed first install created when
+// --remove-failed asks for it, and otherwise prints the commands that do.
+// Either way it says what stays.
+func afterFailedFirstInstall(ctx context.Context, stderr io.Writer, inst *steps.Installer, started time.Time, remove bool) {
+	if remove {
+		fmt.Fprintln(stderr, "Removing what this failed first install created (--remove-failed).")
+		c, err := inst.RemoveFailed(ctx, started, stderr)
+		for _, r := range c.Removed {
+			fmt.Fprintln(stderr, "  removed:", r)
+		}
+		for _, l := range c.Left {
+			fmt.Fprintln(stderr, "  left:", l)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "carto-setup apply: the removal stopped:", err)
+		}
+		return
+	}
+	cmds, err := inst.RemoveCommands(ctx, started)
+	if err != nil {
+		fmt.Fprintln(stderr, "This was the first install; run apply again with --remove-failed to remove what a failed one creates.")
+		return
+	}
+	fmt.Fprintln(stderr, "This was the first install. To remove what it created (its containers, network and the volumes it made), run:")
+	for _, c := range cmds {
+		fmt.Fprintln(stderr, "  "+c)
+	}
+	fmt.Fprintln(stderr, "or run apply with --remove-failed, which does this when a first install fails. Older volumes, the images and the files in the release directory stay either way.")
 }
 
 // names lists the step names.

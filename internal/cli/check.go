@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/answers"
+	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -15,8 +16,9 @@ import (
 // CheckUsage documents `carto-setup check`.
 const CheckUsage = `  carto-setup check [STEP ...] --answers FILE [--json] [--dir DIR] [--state-dir DIR]
         run the checks of the steps (preflight, package, domain, database, cache,
-        tls, buckets; all when none is named) on an answers file; exit 1 when a
-        check failed, 2 when the answers file is invalid
+        tls, buckets, advanced; all when none is named) on an answers file, and
+        the rules apply writes customer.env by; exit 1 when a check failed, 2
+        when the answers file is invalid
 `
 
 // headlessFlags are the flags of check and apply besides the shared ones.
@@ -66,7 +68,8 @@ func Check(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer w.Close()
-	s := steps.New(w.Steps, wizard.NewMemStore(seed(wizard.State{}, res)))
+	mem := wizard.NewMemStore(seed(wizard.State{}, res))
+	s := steps.New(w.Steps, mem)
 	reasons := f.Reasons()
 	r, err := runSteps(ctx, s, picked, res, reasons, false)
 	if err != nil {
@@ -75,11 +78,21 @@ func Check(ctx context.Context, env Env, args []string) error {
 	if len(r.problems) > 0 {
 		return invalid(env.Stderr, hf.answers, &answers.Error{Problems: r.problems})
 	}
+	// The rules apply writes customer.env by: a value apply would refuse
+	// fails here, under the same check ID.
+	st, err := mem.Load()
+	if err != nil {
+		return err
+	}
+	for _, v := range deploy.ValueChecks(st) {
+		r.results = append(r.results, v)
+		r.blocked = append(r.blocked, v.ID)
+	}
 	if err := report(env.Stdout, hf.json, r.results, reasons); err != nil {
 		return err
 	}
 	if len(r.blocked) > 0 {
-		fmt.Fprintf(env.Stderr, "carto-setup check: failed: %s\n", strings.Join(r.blocked, ", "))
+		fmt.Fprintf(env.Stderr, "carto-setup check: failed: %s\n", strings.Join(blockedNames(r.results, r.blocked), ", "))
 		return ExitFailed
 	}
 	return nil

@@ -41,6 +41,21 @@ func (hostTools) Compose(ctx context.Context) (string, error) {
 	return "", err
 }
 
+// ComposeCommand names the Compose the host has as the admin types it:
+// "docker-compose" for the standalone binary, "docker compose" for the
+// plugin (installsh.ComposeNamer), so that env's last line tells the admin
+// a command that exists here.
+func (hostTools) ComposeCommand(ctx context.Context) (string, error) {
+	tool, err := compose.Detect(ctx, exec.LookPath, compose.Exec)
+	if err != nil {
+		return "", err
+	}
+	if tool.Flavor == compose.Plugin {
+		return "docker compose", nil
+	}
+	return "docker-compose", nil
+}
+
 // EnvCommand is `carto-setup env --dir DIR [--ignore-checks]`: what
 // `bash install.sh` does, with its warnings as real failures.
 func EnvCommand(ctx context.Context, env Env, args []string) error {

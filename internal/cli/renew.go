@@ -83,7 +83,7 @@ func RenewWith(ctx context.Context, env Env, args []string, router renew.Router)
 		Resolve: w.Resolver.LookupHost,
 		Now:     env.Now,
 	}
-	res, err := renew.Run(ctx, deps, renew.Config{ReleaseDir: cfg.Dir, Within: within, Directory: cfg.ACMEDirectory})
+	res, err := renew.Run(ctx, deps, renew.Config{ReleaseDir: cfg.Dir, StateDir: cfg.StateDir, Within: within, Directory: cfg.ACMEDirectory})
 	reportRenewal(env.Stdout, env.Stderr, res, err)
 	if err != nil {
 		log.Warn("renewal failed", "err", err)

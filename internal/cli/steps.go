@@ -32,6 +32,7 @@ var stepNames = []stepName{
 	{"cache", []answers.Section{answers.SectionCache}},
 	{"tls", []answers.Section{answers.SectionDomain, answers.SectionTLS}},
 	{"buckets", []answers.Section{answers.SectionBuckets}},
+	{"advanced", []answers.Section{answers.SectionAdvanced}},
 }
 
 func allStepNames() string {
@@ -193,6 +194,10 @@ func runSteps(ctx context.Context, s *steps.Steps, names []string, res answers.R
 	if has("buckets") && res.Buckets != nil {
 		out, e := s.Buckets(ctx, *res.Buckets)
 		err = errors.Join(err, do(wizard.Buckets, "buckets", out, e))
+	}
+	if has("advanced") && res.Advanced != nil {
+		out, e := s.Advanced(ctx, *res.Advanced)
+		err = errors.Join(err, do(wizard.Advanced, "advanced", out, e))
 	}
 	slices.SortStableFunc(r.problems, func(a, b answers.Problem) int { return strings.Compare(a.Field, b.Field) })
 	return r, err

@@ -54,9 +54,6 @@ type ApplyOptions struct {
 	Granter *fileaccess.Granter
 }
 
-// Apply is ApplyWith without container users: every file owner-only.
-func Apply(p Plan, now time.Time) error { return ApplyWith(p, ApplyOptions{Now: now}) }
-
 // ApplyWith writes the plan's files into its release directory, certs/
 // with mode 0700 and every file atomically with mode 0600, then gives each
 // file the services that read it read access for their users (and certs/

@@ -7,16 +7,15 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/engine"
 )
 
 // Resource is a Docker volume or network of a Compose project.
-type Resource struct {
-	Name    string
-	Created time.Time
-}
+type Resource = engine.Resource
 
 // ProjectResources lists and removes the volumes and networks Compose
-// created for a project (those labelled com.docker.compose.project).
+// created for a project (those labelled com.docker.compose.project);
+// *engine.Client is the real one.
 type ProjectResources interface {
 	ProjectVolumes(ctx context.Context, project string) ([]Resource, error)
 	ProjectNetworks(ctx context.Context, project string) ([]Resource, error)

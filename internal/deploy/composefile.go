@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/envfile"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/carto-setup/carto-setup/internal/envfile"
 )
 
 // composeService is a service of the release's docker-compose.yml as far as

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/carto-setup/carto-setup/internal/buckets"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/dbcheck"
 	"github.com/carto-setup/carto-setup/internal/envfile"
@@ -116,6 +117,12 @@ func (e *editor) fail(id, field, msg, hint string) {
 		Measured: "missing", Required: "set", Message: msg, Hint: hint})
 }
 
+// refuse records a value that cannot be written into customer.env.
+func (e *editor) refuse(id, field string, err error, hint string) {
+	e.results = append(e.results, check.Result{Step: "install", ID: id, Status: check.Fail, Field: field,
+		Measured: "cannot be written safely", Required: "a value customer.env carries unchanged", Message: sentence(err), Hint: hint})
+}
+
 // apply sets or comments out each key in order. When the block is active
 // in the other mode (scaleKey reads something else than wantScale), every
 // active key of the block is commented out first, so that Set brings back
@@ -140,7 +147,7 @@ func (e *editor) apply(block []string, scaleKey, wantScale string, kvs []kv) {
 			err = e.f.Set(a.key, a.value)
 		}
 		if err != nil {
-			e.fail("install.customer_env."+strings.ToLower(a.key), fieldOf(a.key), sentence(err),
+			e.refuse("install.customer_env."+strings.ToLower(a.key), fieldOf(a.key), err,
 				"Change the value in the wizard; it cannot be written to customer.env safely.")
 		}
 	}
@@ -422,8 +429,9 @@ func (e *editor) advanced(a wizard.AdvancedInput) (caBundle string) {
 			set(wizard.KeyReactAppBigQueryOAuth, "true"))
 	}
 	e.apply(nil, "", "", kvs)
+	stepKeys := StepKeys()
 	for i, v := range a.Extra {
-		if slices.Contains(e.touched, v.Key) {
+		if slices.Contains(e.touched, v.Key) || slices.Contains(stepKeys, v.Key) {
 			e.results = append(e.results, check.Result{Step: "install", ID: "install.advanced.extra." + strings.ToLower(v.Key),
 				Status: check.Fail, Field: "advanced." + wizard.ExtraField(i, false), Measured: "set by the wizard", Required: "a key no step writes",
 				Message: v.Key + " is written by another step of the wizard; a further setting cannot change it.",
@@ -432,23 +440,73 @@ func (e *editor) advanced(a wizard.AdvancedInput) (caBundle string) {
 		}
 		e.mark(v.Key)
 		if err := e.f.Set(v.Key, v.Value); err != nil {
-			e.fail("install.advanced.extra."+strings.ToLower(v.Key), "advanced."+wizard.ExtraField(i, true), sentence(err),
+			e.refuse("install.advanced.extra."+strings.ToLower(v.Key), "advanced."+wizard.ExtraField(i, true), err,
 				"Change the value in the Advanced settings step; it cannot be written to customer.env safely.")
 		}
 	}
 	return caBundle
 }
 
+// keyFields are the wizard's form fields the customer.env keys of the
+// database, cache and domain blocks come from.
+var keyFields = map[string]string{
+	"SELFHOSTED_DOMAIN":                wizard.FieldDomain,
+	"LOCAL_POSTGRES_SCALE":             wizard.FieldDBMode,
+	"WORKSPACE_POSTGRES_HOST":          dbcheck.FieldHost,
+	"WORKSPACE_POSTGRES_PORT":          dbcheck.FieldPort,
+	"WORKSPACE_POSTGRES_USER":          dbcheck.FieldWorkspaceUser,
+	"WORKSPACE_POSTGRES_PASSWORD":      "workspace_password",
+	"WORKSPACE_POSTGRES_DB":            dbcheck.FieldWorkspaceDatabase,
+	"WORKSPACE_POSTGRES_SSL_ENABLED":   dbcheck.FieldSSLMode,
+	"WORKSPACE_POSTGRES_SSL_MODE":      dbcheck.FieldSSLMode,
+	"WORKSPACE_POSTGRES_SSL_CA":        dbcheck.FieldCA,
+	"POSTGRES_ADMIN_USER":              dbcheck.FieldAdminUser,
+	"POSTGRES_ADMIN_PASSWORD":          dbcheck.FieldAdminPassword,
+	"POSTGRES_ADMIN_DB":                dbcheck.FieldAdminDatabase,
+	"POSTGRES_LOGIN_USER":              dbcheck.FieldAdminUser,
+	"WORKSPACE_POSTGRES_INTERNAL_USER": dbcheck.FieldWorkspaceUser,
+	"LOCAL_REDIS_SCALE":                wizard.FieldCacheMode,
+	"REDIS_HOST":                       "cache_host",
+	"REDIS_PORT":                       wizard.FieldCachePort,
+	"REDIS_PASSWORD":                   "cache_password",
+	"REDIS_TLS_ENABLED":                "cache_tls",
+	"REDIS_TLS_CA":                     "cache_ca",
+}
+
 // fieldOf names the wizard field a customer.env key comes from, for
-// rendering a refusal next to it.
+// rendering a refusal next to it (and, through the answers file's paths,
+// for naming the answers field on the command line).
 func fieldOf(key string) string {
+	if f, ok := keyFields[key]; ok {
+		return f
+	}
 	switch {
-	case key == "SELFHOSTED_DOMAIN":
-		return "domain"
-	case strings.HasPrefix(key, "REDIS_") || key == "LOCAL_REDIS_SCALE":
-		return "cache_" + strings.ToLower(strings.TrimPrefix(key, "REDIS_"))
-	case strings.Contains(key, "POSTGRES"):
-		return strings.ToLower(key)
+	case strings.HasSuffix(key, "_PROXY"):
+		return "advanced." + strings.ToLower(key)
+	case key == wizard.KeyGoogleMapsAPIKey:
+		return "advanced.google_maps_api_key"
+	case key == wizard.KeyBigQueryOAuthClientID:
+		return "advanced.bigquery_oauth_client_id"
+	case key == wizard.KeyBigQueryOAuthSecret:
+		return "advanced.bigquery_oauth_client_secret"
+	case strings.HasSuffix(key, "SECRETACCESSKEY"):
+		return buckets.FieldS3Secret
+	case strings.HasSuffix(key, "ACCESSKEYID"):
+		return buckets.FieldS3KeyID
+	case strings.HasSuffix(key, "STORAGE_ACCESSKEY"):
+		return buckets.FieldAzKey
+	case strings.HasSuffix(key, "STORAGE_ACCOUNT"):
+		return buckets.FieldAzAccount
+	case strings.HasSuffix(key, "REGION"):
+		return buckets.FieldS3Region
+	case strings.HasSuffix(key, "ENDPOINT"):
+		return buckets.FieldS3Endpoint
+	case strings.HasSuffix(key, "PROJECTID"):
+		return buckets.FieldGCSProject
+	case strings.HasPrefix(key, "WORKSPACE_THUMBNAILS_"):
+		return buckets.FieldThumbnails
+	case strings.HasPrefix(key, "WORKSPACE_IMPORTS_") || strings.HasPrefix(key, "IMPORT_"):
+		return buckets.FieldImports
 	}
 	return strings.ToLower(key)
 }

@@ -277,7 +277,7 @@ func TestNewerPackageMerge(t *testing.T) {
 	if diff := cmp.Diff([]string{"HTTPS_PROXY:added", "https_proxy:added", "GOOGLE_MAPS_API_KEY:added", "LOG_LEVEL:removed"}, keysOf(r.KeptEdits)); diff != "" {
 		t.Errorf("kept edits (-want +got):\n%s", diff)
 	}
-	p = install(t, st2, dir, stateDir, map[string]Resolution{"NGINX_CLIENT_MAX_BODY_SIZE": KeepMine}, now.Add(time.Hour))
+	install(t, st2, dir, stateDir, map[string]Resolution{"NGINX_CLIENT_MAX_BODY_SIZE": KeepMine}, now.Add(time.Hour))
 	got := mustRead(t, dir, CustomerEnvFile)
 	for k, v := range map[string]string{
 		"CARTO_SELFHOSTED_CUSTOMER_PACKAGE_VERSION": release.RealisticNewVersion,

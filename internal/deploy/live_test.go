@@ -460,9 +460,12 @@ func readableBy(t *testing.T, uid int, path string) bool {
 	return cmd.Run() == nil
 }
 
-// testResources is ProjectResources through the Docker Engine API, for
-// the tests (the product's comes from package engine).
-type testResources struct{ api *client.Client }
+// testResources is the product's ProjectResources (*engine.Client), plus
+// a way to create a labelled volume as an earlier install would have.
+type testResources struct {
+	*engine.Client
+	api *client.Client
+}
 
 func newTestResources(t *testing.T) testResources {
 	t.Helper()
@@ -471,7 +474,12 @@ func newTestResources(t *testing.T) testResources {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { api.Close() })
-	return testResources{api: api}
+	eng, err := engine.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return testResources{Client: eng, api: api}
 }
 
 func (r testResources) createVolume(ctx context.Context, t *testing.T, name, project string) {
@@ -480,39 +488,4 @@ func (r testResources) createVolume(ctx context.Context, t *testing.T, name, pro
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.api.VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{Force: true}) })
-}
-
-func (r testResources) ProjectVolumes(ctx context.Context, project string) ([]Resource, error) {
-	res, err := r.api.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", engine.LabelComposeProject+"="+project)})
-	if err != nil {
-		return nil, err
-	}
-	var out []Resource
-	for _, v := range res.Items {
-		created, _ := time.Parse(time.RFC3339, v.CreatedAt)
-		out = append(out, Resource{Name: v.Name, Created: created})
-	}
-	return out, nil
-}
-
-func (r testResources) ProjectNetworks(ctx context.Context, project string) ([]Resource, error) {
-	res, err := r.api.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", engine.LabelComposeProject+"="+project)})
-	if err != nil {
-		return nil, err
-	}
-	var out []Resource
-	for _, n := range res.Items {
-		out = append(out, Resource{Name: n.Name, Created: n.Created})
-	}
-	return out, nil
-}
-
-func (r testResources) RemoveVolume(ctx context.Context, name string) error {
-	_, err := r.api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
-	return err
-}
-
-func (r testResources) RemoveNetwork(ctx context.Context, name string) error {
-	_, err := r.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
-	return err
 }

@@ -504,11 +504,17 @@ func (p Plan) Images() map[string]string { return maps.Clone(p.images) }
 // ComposeCommand returns the Compose command line the install runs, quoted
 // for a POSIX shell, for the admin to read or run by hand.
 func (p Plan) ComposeCommand(tool compose.Tool, project string) string {
-	argv := tool.Args(project, p.dir, "up", "-d", "--remove-orphans")
+	return ShellCommand(tool.Args(project, p.dir, "up", "-d", "--remove-orphans"))
+}
+
+// ShellCommand quotes argv for a POSIX shell, for a command the admin is
+// told to run.
+func ShellCommand(argv []string) string {
+	out := make([]string, len(argv))
 	for i, a := range argv {
-		argv[i] = shellQuote(a)
+		out[i] = shellQuote(a)
 	}
-	return strings.Join(argv, " ")
+	return strings.Join(out, " ")
 }
 
 // shellQuote quotes s for a POSIX shell when it needs quoting.

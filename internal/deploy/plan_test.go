@@ -350,7 +350,7 @@ func TestDotEnvMatchesInstallSh(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("install.sh: %v\n%s", err, out)
 			}
-			if err := Apply(p, time.Unix(0, 0)); err != nil {
+			if err := ApplyWith(p, ApplyOptions{Now: time.Unix(0, 0)}); err != nil {
 				t.Fatal(err)
 			}
 			for _, name := range []string{".env", "certs/key.json", "customer.env"} {
@@ -475,7 +475,7 @@ func TestDiffAgainstCurrentFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(p, time.Unix(0, 0)); err != nil {
+	if err := ApplyWith(p, ApplyOptions{Now: time.Unix(0, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	p2, err := NewPlan(st, dir)
@@ -562,7 +562,7 @@ func TestApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 22, 7, 15, 0, 0, time.UTC)
-	if err := Apply(p, now); err != nil {
+	if err := ApplyWith(p, ApplyOptions{Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	backupName := "customer.env.bak-20261122T071500"
@@ -592,7 +592,7 @@ func TestApply(t *testing.T) {
 	}
 
 	// The same plan again, later: nothing is written, no second backup.
-	if err := Apply(p, now.Add(time.Hour)); err != nil {
+	if err := ApplyWith(p, ApplyOptions{Now: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	for path, before := range stats {
@@ -612,7 +612,7 @@ func TestApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(p2, now.Add(2*time.Hour)); err != nil {
+	if err := ApplyWith(p2, ApplyOptions{Now: now.Add(2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "customer.env.bak-20261122T091500"))

@@ -56,7 +56,7 @@ func TestAnswersRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.Apply(plan, time.Now()); err != nil {
+	if err := deploy.ApplyWith(plan, deploy.ApplyOptions{Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -247,7 +247,8 @@ func TestBucketsS3CORSFix(t *testing.T) {
 		}
 	}
 
-	bucketsAction{"buckets", nil, "next", "review"}.do(t, ctx, a)
+	bucketsAction{"buckets", nil, "next", "advanced"}.do(t, ctx, a)
+	bucketsAction{"advanced", nil, "next", "review"}.do(t, ctx, a)
 	bucketsNoSecret(t, ctx, creds.SecretAccessKey)
 	diff := Get(t, ctx, "read the diff", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#diff span")).map(function(s){ return s.textContent })`))
 	// added returns the value an added line gives key, unquoted.
@@ -274,7 +275,7 @@ func TestBucketsS3CORSFix(t *testing.T) {
 	}
 
 	// Every page the wizard serves, and its console, keep the secret out.
-	for _, step := range []string{"preflight", "package", "domain", "database", "tls", "buckets", "review"} {
+	for _, step := range []string{"preflight", "package", "domain", "database", "tls", "buckets", "advanced", "review"} {
 		bucketsOpen(t, ctx, a.BaseURL+"/steps/"+step)
 		bucketsNoSecret(t, ctx, creds.SecretAccessKey)
 	}

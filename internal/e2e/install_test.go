@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/fileaccess"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
@@ -102,14 +105,24 @@ func (f *installFixture) teardown(t *testing.T) {
 		}
 	}
 	if eng, err := engine.New(ctx); err == nil {
-		eng.RemoveImage(ctx, release.ImageTag(f.version))
+		release.RemoveImages(ctx, eng, f.version)
 		eng.Close()
 	}
 }
 
 // walkToReview signs in and fills every step up to the review, with the
-// given database admin password.
+// given database admin password and no Advanced settings.
 func (f *installFixture) walkToReview(t *testing.T, ctx context.Context, adminPassword string) {
+	f.walkToAdvanced(t, ctx, adminPassword)
+	Submit(t, ctx, `button[value="next"]`)
+	if !strings.HasSuffix(Location(t, ctx), "/steps/review") {
+		t.Fatalf("expected the review, at %s: %s", Location(t, ctx), pageText(ctx))
+	}
+}
+
+// walkToAdvanced signs in and fills every step up to the Advanced
+// settings, with the given database admin password.
+func (f *installFixture) walkToAdvanced(t *testing.T, ctx context.Context, adminPassword string) {
 	a := f.app
 	Navigate(t, ctx, a.SignInURL)
 	PassPreflight(t, ctx, a)
@@ -168,8 +181,8 @@ func (f *installFixture) walkToReview(t *testing.T, ctx context.Context, adminPa
 	}
 	Choose(t, ctx, "buckets_mode", "carto-managed")
 	Submit(t, ctx, `button[value="next"]`)
-	if !strings.HasSuffix(Location(t, ctx), "/steps/review") {
-		t.Fatalf("expected the review, at %s: %s", Location(t, ctx), pageText(ctx))
+	if !strings.HasSuffix(Location(t, ctx), "/steps/advanced") {
+		t.Fatalf("expected the Advanced settings, at %s: %s", Location(t, ctx), pageText(ctx))
 	}
 }
 
@@ -250,13 +263,25 @@ func TestInstallStandinRelease(t *testing.T) {
 	if err := f.pg.Conn(t, "postgres").QueryRow(context.Background(), "SELECT count(*) FROM pg_database WHERE datname = 'workspace'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("workspace database: %d, %v", n, err)
 	}
-	for _, name := range []string{"customer.env", ".env", "certs/key.json"} {
-		fi, err := os.Stat(filepath.Join(f.release, name))
+	// Owner-only, but for an ACL entry per container user that reads the
+	// file: certs/key.json is read by the services (uid 1000 in the
+	// stand-in), customer.env and .env by none.
+	for name, readers := range map[string][]int{"customer.env": nil, ".env": nil, "certs/key.json": {1000}} {
+		path := filepath.Join(f.release, name)
+		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		got, err := fileaccess.Readers(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fs.FileMode(0o600)
+		if len(readers) > 0 {
+			want = 0o640 // the ACL mask shows in the group bits
+		}
+		if fi.Mode().Perm() != want || !slices.Equal(got, readers) {
+			t.Errorf("%s has mode %v and ACL readers %v, want %v and %v", name, fi.Mode().Perm(), got, want, readers)
 		}
 	}
 }

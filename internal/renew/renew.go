@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
-	"github.com/carto-setup/carto-setup/internal/atomicfile"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/deploy"
@@ -67,6 +66,11 @@ type Config struct {
 	// ReleaseDir is the carto-selfhosted checkout whose certs/ holds the
 	// router's certificate.
 	ReleaseDir string
+	// StateDir is carto-setup's state directory, whose record of the
+	// install the new files are entered in (deploy.WriteMounted), so that
+	// the next install does not take them for a hand edit. Empty: no
+	// record is updated.
+	StateDir string
 	// Within renews a certificate that expires within this duration;
 	// DefaultWithin when zero.
 	Within time.Duration
@@ -259,7 +263,7 @@ func Run(ctx context.Context, deps Deps, cfg Config) (res Result, err error) {
 		return res, &Error{Stage: "state", Err: errors.New("the TLS mode is acme but the state holds no domain, certificate or key")}
 	}
 
-	files := routerFiles(cfg.ReleaseDir)
+	files := routerFiles(cfg.StateDir, cfg.ReleaseDir)
 	oldFiles, err := files.read()
 	if err != nil {
 		return res, &Error{Stage: "read", Err: err}
@@ -373,14 +377,25 @@ type fileSet struct {
 	cert, key []byte
 }
 
-// routerPaths are where deploy places the router's files.
+// routerPaths are where deploy places the router's files, and the state
+// directory whose install record follows them.
 type routerPaths struct {
-	dir, cert, key string
+	stateDir, releaseDir string
+	dir, cert, key       string
 }
 
-func routerFiles(releaseDir string) routerPaths {
+func routerFiles(stateDir, releaseDir string) routerPaths {
 	dir := filepath.Join(releaseDir, deploy.CertsDir)
-	return routerPaths{dir: dir, cert: filepath.Join(dir, deploy.RouterCertFile), key: filepath.Join(dir, deploy.RouterKeyFile)}
+	return routerPaths{stateDir: stateDir, releaseDir: releaseDir, dir: dir,
+		cert: filepath.Join(dir, deploy.RouterCertFile), key: filepath.Join(dir, deploy.RouterKeyFile)}
+}
+
+// put replaces one of the router's files with deploy.WriteMounted: written
+// atomically, owner-only, and readable again by exactly the container
+// users that could read the file it replaces (router-http runs as its own
+// user, and a file replaced by rename loses its ACL).
+func (p routerPaths) put(path string, data []byte) error {
+	return deploy.WriteMounted(p.stateDir, p.releaseDir, filepath.Join(deploy.CertsDir, filepath.Base(path)), data)
 }
 
 // read returns the files in place; both are nil when the certificate is
@@ -401,13 +416,14 @@ func (p routerPaths) read() (fileSet, error) {
 }
 
 // write replaces the key and then the certificate, each atomically, with
-// deploy's permissions. When the second write fails, the first is undone,
-// so router-http never finds a key that does not match its certificate.
+// deploy's permissions and readers. When the second write fails, the first
+// is undone, so router-http never finds a key that does not match its
+// certificate.
 func (p routerPaths) write(next, old fileSet) error {
-	if err := atomicfile.WriteFile(p.key, next.key, deploy.FilePerm); err != nil {
+	if err := p.put(p.key, next.key); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(p.cert, next.cert, deploy.FilePerm); err != nil {
+	if err := p.put(p.cert, next.cert); err != nil {
 		if rerr := p.restore(old); rerr != nil {
 			return errors.Join(err, rerr)
 		}
@@ -431,7 +447,7 @@ func (p routerPaths) restore(old fileSet) error {
 			}
 		case err == nil && bytes.Equal(cur, f.data):
 		default:
-			if err := atomicfile.WriteFile(f.path, f.data, deploy.FilePerm); err != nil {
+			if err := p.put(f.path, f.data); err != nil {
 				errs = append(errs, fmt.Errorf("restore %s: %w", filepath.Base(f.path), err))
 			}
 		}

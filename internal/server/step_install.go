@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/carto-setup/carto-setup/internal/deploy"
@@ -44,8 +43,14 @@ func (d *Deps) handleReviewForm(w http.ResponseWriter, r *http.Request) error {
 	return render(w, r, http.StatusOK, web.ReviewStep(web.ReviewStepView{Progress: web.NewProgress(st, wizard.Review), Review: reviewData(rev)}))
 }
 
-// handleReviewSubmit starts the install and sends the admin to its page.
+// handleReviewSubmit saves the admin's choices for the conflicts
+// ("resolve") and shows the plan again, or starts the install and sends
+// the admin to its page. The install is refused while a check fails or a
+// conflict is open.
 func (d *Deps) handleReviewSubmit(w http.ResponseWriter, r *http.Request) error {
+	if err := parseForm(w, r, maxReviewForm); err != nil {
+		return err
+	}
 	st, err := d.Store.Load()
 	if err != nil {
 		return err
@@ -55,8 +60,15 @@ func (d *Deps) handleReviewSubmit(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	view := web.ReviewStepView{Progress: web.NewProgress(st, wizard.Review), Review: reviewData(rev)}
+	if r.PostFormValue("action") == "resolve" {
+		return d.resolveConflicts(w, r, view)
+	}
 	if len(rev.Problems) > 0 {
 		view.Error = "Fix the problems below before installing."
+		return render(w, r, http.StatusUnprocessableEntity, web.ReviewStep(view))
+	}
+	if view.Review.Report.Open() {
+		view.Error = "Choose, for each conflict below, whether your edit or the proposed value stays; nothing is installed until then."
 		return render(w, r, http.StatusUnprocessableEntity, web.ReviewStep(view))
 	}
 	id, err := d.Installer.Start(st)
@@ -64,6 +76,12 @@ func (d *Deps) handleReviewSubmit(w http.ResponseWriter, r *http.Request) error 
 		if latest, ok := d.Installer.Latest(); ok {
 			return redirect(w, r, "/jobs/"+latest)
 		}
+	}
+	var ce *deploy.ConflictError
+	if errors.As(err, &ce) {
+		// customer.env changed between the review and the click.
+		view.Error = "customer.env changed since this page was shown; review it again."
+		return render(w, r, http.StatusUnprocessableEntity, web.ReviewStep(view))
 	}
 	if err != nil {
 		return err
@@ -94,21 +112,19 @@ func (d *Deps) handleJobPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, web.JobPage(web.JobPageView{Progress: web.NewProgress(st, wizard.Install), Job: installData(job)}))
+	return render(w, r, http.StatusOK, web.JobPage(web.JobPageView{Progress: web.NewProgress(st, wizard.Install), Job: installData(job),
+		CanRemove: d.canRemove(st, job)}))
 }
 
 // reviewData is the review page's model of a planned install.
 func reviewData(rv steps.Review) web.ReviewData {
-	rd := web.ReviewData{Command: rv.Command, Problems: rv.Problems}
+	rd := web.ReviewData{Command: rv.Command, Problems: rv.Problems, Report: reviewReport(rv.Report)}
 	for _, l := range rv.Diff {
 		op := string(l.Kind)
 		if l.Kind == deploy.DiffHunk {
 			op = "@"
 		}
 		rd.Diff = append(rd.Diff, web.DiffLine{Op: op, Text: l.Text})
-	}
-	for _, f := range rv.Files {
-		rd.Files = append(rd.Files, web.FileView{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Size: f.Size, Secret: f.Secret})
 	}
 	return rd
 }

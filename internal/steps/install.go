@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os/exec"
@@ -37,6 +38,10 @@ type InstallConfig struct {
 	// Compose starts (deploy.RunConfig.EnsureImages); nil leaves that to
 	// Compose.
 	EnsureImages func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
+	// StateDir holds the record of what the last install wrote, the base
+	// of the next one's merge (deploy.PlanOptions.StateDir); empty plans
+	// without one.
+	StateDir string
 }
 
 // Installer plans and runs the install: from the wizard state to
@@ -72,15 +77,35 @@ func NewInstaller(c InstallConfig) *Installer {
 type Review struct {
 	Diff  []deploy.DiffLine
 	Files []deploy.FileSummary
+	// Report is what happens to the admin's hand edits, the package's
+	// changes, every file and service; its open conflicts stop the
+	// install until the admin settles each one.
+	Report deploy.Report
 	// Command is the Compose command, or why none was found.
 	Command string
 	// Problems are the failed checks that stop the install.
 	Problems []check.Result
 }
 
+// Resolutions returns the conflict resolutions saved in st, as the plan
+// takes them.
+func Resolutions(st wizard.State) map[string]deploy.Resolution {
+	out := map[string]deploy.Resolution{}
+	for k, v := range st.Resolutions {
+		out[k] = deploy.Resolution(v)
+	}
+	return out
+}
+
+// Plan plans the install of st with the record of the last install and
+// the resolutions saved in st.
+func (in *Installer) Plan(st wizard.State) (deploy.Plan, error) {
+	return deploy.NewPlanWith(st, in.c.ReleaseDir, deploy.PlanOptions{StateDir: in.c.StateDir, Resolutions: Resolutions(st)})
+}
+
 // Review plans the install of st without writing anything.
 func (in *Installer) Review(ctx context.Context, st wizard.State) (Review, error) {
-	plan, err := deploy.NewPlan(st, in.c.ReleaseDir)
+	plan, err := in.Plan(st)
 	var refused *deploy.RefusedError
 	if errors.As(err, &refused) {
 		var rv Review
@@ -94,7 +119,7 @@ func (in *Installer) Review(ctx context.Context, st wizard.State) (Review, error
 	if err != nil {
 		return Review{}, err
 	}
-	rv := Review{Diff: plan.Diff(), Files: plan.Files()}
+	rv := Review{Diff: plan.Diff(), Files: plan.Files(), Report: plan.Report()}
 	tool, err := compose.Detect(ctx, exec.LookPath, compose.Exec)
 	if err != nil {
 		rv.Command = "Docker Compose was not found: install docker-compose 1.29+ or the docker compose plugin."
@@ -104,6 +129,38 @@ func (in *Installer) Review(ctx context.Context, st wizard.State) (Review, error
 	return rv, nil
 }
 
+// Resolve saves the admin's choice for each conflict (by Conflict.Key:
+// deploy.KeepMine or deploy.TakeWizard); the next plan uses them. Any
+// other value is refused, nothing saved.
+func (in *Installer) Resolve(choices map[string]deploy.Resolution) (wizard.State, error) {
+	for k, r := range choices {
+		if r != deploy.KeepMine && r != deploy.TakeWizard {
+			return wizard.State{}, fmt.Errorf("steps: resolve %s: %q is neither %q nor %q", k, r, deploy.KeepMine, deploy.TakeWizard)
+		}
+	}
+	return in.c.Store.Update(func(s *wizard.State) error {
+		if s.Resolutions == nil {
+			s.Resolutions = map[string]string{}
+		}
+		for k, r := range choices {
+			s.Resolutions[k] = string(r)
+		}
+		return nil
+	})
+}
+
+// installed marks the install done and drops the resolutions it used: the
+// record keeps the choices that stand (deploy.Record.KeptMine), and a new
+// conflict on the same key is asked again.
+func (in *Installer) installed() error {
+	_, err := in.c.Store.Update(func(s *wizard.State) error {
+		s.MarkDone(wizard.Install)
+		s.Resolutions = nil
+		return nil
+	})
+	return err
+}
+
 // Install runs the plan in the foreground; progress lines, masked, go to
 // out. The step is marked done when every service reached its state.
 func (in *Installer) Install(ctx context.Context, plan deploy.Plan, out io.Writer) error {
@@ -111,16 +168,19 @@ func (in *Installer) Install(ctx context.Context, plan deploy.Plan, out io.Write
 	if err := in.run(ctx, run, out); err != nil {
 		return err
 	}
-	_, err := in.c.Store.Update(func(s *wizard.State) error { s.MarkDone(wizard.Install); return nil })
-	return err
+	return in.installed()
 }
 
 // Start plans and starts an install job for st and returns its ID, or
-// jobs.ErrBusy while one runs.
+// jobs.ErrBusy while one runs. While the plan has open conflicts it starts
+// nothing and returns a *deploy.ConflictError.
 func (in *Installer) Start(st wizard.State) (string, error) {
-	plan, err := deploy.NewPlan(st, in.c.ReleaseDir)
+	plan, err := in.Plan(st)
 	if err != nil {
 		return "", err
+	}
+	if open := plan.Report().Open(); len(open) > 0 {
+		return "", &deploy.ConflictError{Conflicts: open}
 	}
 	// The board and the job's log lines compare with the daemon's
 	// timestamps, so they use the wall clock, not the injectable one.
@@ -136,8 +196,7 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 			}
 			return errors.New("the install stopped with an unexpected error; the console log has the details")
 		}
-		_, err := in.c.Store.Update(func(s *wizard.State) error { s.MarkDone(wizard.Install); return nil })
-		return err
+		return in.installed()
 	})
 	if err != nil {
 		return rec.ID, err

@@ -24,6 +24,8 @@ type Deps struct {
 	Database  DatabaseChecker
 	Cache     CacheChecker
 	Buckets   BucketsChecker
+	// Advanced checks the Advanced step's proxy and CA bundle.
+	Advanced AdvancedChecker
 	// ACME obtains router certificates; ACMEDirectory is the directory
 	// used when the admin names none, ACMETimeout bounds one issuance.
 	ACME          Issuer

@@ -25,6 +25,12 @@ type State struct {
 	TLS      TLSInput      `json:"tls"`
 	Buckets  BucketsInput  `json:"buckets"`
 	Advanced AdvancedInput `json:"advanced,omitzero"` // GoogleMapsAPIKey, BigQueryOAuthClientSecret, Extra[].Value when Secret: secret
+
+	// Resolutions are the admin's choices on the review page for hand
+	// edits that conflict with the install, by customer.env key or file
+	// path: "mine" keeps the hand edit, "wizard" takes the wizard's value
+	// (deploy.Resolution). They are cleared once an install has used them.
+	Resolutions map[string]string `json:"resolutions,omitempty"`
 }
 
 // Override records that the admin continued past a warning or an

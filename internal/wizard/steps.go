@@ -11,13 +11,14 @@ const (
 	Database  Step = "database"
 	TLS       Step = "tls"
 	Buckets   Step = "buckets"
+	Advanced  Step = "advanced"
 	Review    Step = "review"
 	Install   Step = "install"
 	Smoke     Step = "smoke"
 )
 
 // Steps lists every step in the order the admin walks them.
-var Steps = []Step{Preflight, Package, Domain, Database, TLS, Buckets, Review, Install, Smoke}
+var Steps = []Step{Preflight, Package, Domain, Database, TLS, Buckets, Advanced, Review, Install, Smoke}
 
 var titles = map[Step]string{
 	Preflight: "Preflight",
@@ -26,10 +27,17 @@ var titles = map[Step]string{
 	Database:  "Database and cache",
 	TLS:       "TLS certificate",
 	Buckets:   "Buckets",
+	Advanced:  "Advanced settings",
 	Review:    "Review",
 	Install:   "Install",
 	Smoke:     "Smoke test",
 }
+
+// Optional reports whether the admin may go past s without it being done:
+// the Advanced settings, whose every field may stay empty (a state saved
+// before the step existed goes on to the review). The wizard still walks
+// through it after the buckets.
+func (s Step) Optional() bool { return s == Advanced }
 
 // Title is the step's human name.
 func (s Step) Title() string { return titles[s] }
@@ -57,21 +65,21 @@ func Next(s Step) Step {
 // when every step is done. It is where a returning admin lands.
 func FirstIncomplete(st State) Step {
 	for _, s := range Steps {
-		if !st.Done[s] {
+		if !st.Done[s] && !s.Optional() {
 			return s
 		}
 	}
 	return Steps[len(Steps)-1]
 }
 
-// Reachable reports whether the admin may open s: every earlier step must
-// be done. Steps already done stay reachable, so any step can be revisited.
+// Reachable reports whether the admin may open s: every earlier step that
+// is not optional must be done. Steps already done stay reachable, so any step can be revisited.
 func Reachable(st State, s Step) bool {
 	for _, x := range Steps {
 		if x == s {
 			return true
 		}
-		if !st.Done[x] {
+		if !st.Done[x] && !x.Optional() {
 			return false
 		}
 	}
