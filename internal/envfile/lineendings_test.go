@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-func TestNormaliseLineEndings(t *testing.T) {
+func TestNormalizeNewlines(t *testing.T) {
 	in := []byte("# c\r\nA=1\r\nB='two words'\r\nC=\"x\" # n\r\nD=lone\rcr\n")
 	if !HasCRLF(in) {
 		t.Fatal("HasCRLF missed CR LF")
 	}
-	out := NormaliseLineEndings(in)
-	if want := []byte("# c\nA=1\nB='two words'\nC=\"x\" # n\nD=lone\rcr\n"); !bytes.Equal(out, want) {
-		t.Fatalf("NormaliseLineEndings = %q, want %q", out, want)
+	out, changed := NormalizeNewlines(in)
+	if want := []byte("# c\nA=1\nB='two words'\nC=\"x\" # n\nD=lone\rcr\n"); !bytes.Equal(out, want) || !changed {
+		t.Fatalf("NormalizeNewlines = %q, %v, want %q, true", out, changed, want)
 	}
 	if HasCRLF(out) {
 		t.Fatal("HasCRLF true after normalising")
@@ -35,11 +35,14 @@ func TestNormaliseLineEndings(t *testing.T) {
 	}
 }
 
-func TestStripBOM(t *testing.T) {
-	if got := StripBOM([]byte("\uFEFFA=1\n")); string(got) != "A=1\n" {
-		t.Fatalf("StripBOM = %q", got)
+func TestNormalizeNewlinesDropsALeadingBOM(t *testing.T) {
+	if got, changed := NormalizeNewlines([]byte("\uFEFFA=1\n")); string(got) != "A=1\n" || !changed {
+		t.Fatalf("NormalizeNewlines = %q, %v", got, changed)
 	}
-	if got := StripBOM([]byte("A=\uFEFF\n")); string(got) != "A=\uFEFF\n" {
-		t.Fatalf("StripBOM changed a BOM that is not leading: %q", got)
+	if got, changed := NormalizeNewlines([]byte("A=\uFEFF\n")); string(got) != "A=\uFEFF\n" || changed {
+		t.Fatalf("NormalizeNewlines changed a BOM that is not leading: %q", got)
+	}
+	if _, changed := NormalizeNewlines([]byte("A=1\n")); changed {
+		t.Fatal("an LF file reported as changed")
 	}
 }

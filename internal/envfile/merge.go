@@ -1,7 +1,6 @@
 package envfile
 
 import (
-	"bytes"
 	"fmt"
 )
 
@@ -173,14 +172,4 @@ func Merge(base, ours, theirs *File, include func(string) bool, resolve func(Con
 		res.Resolved = append(res.Resolved, Resolved{Conflict: cf, TookTheirs: take})
 	}
 	return res, nil
-}
-
-// NormalizeNewlines returns data with every CRLF line ending turned into
-// LF, and whether anything changed. bash `source` keeps the \r of a CRLF
-// line in the value, so a file that both bash and Compose read must use LF.
-func NormalizeNewlines(data []byte) ([]byte, bool) {
-	if !bytes.Contains(data, []byte("\r\n")) {
-		return data, false
-	}
-	return bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), true
 }

@@ -142,13 +142,3 @@ func TestMergeRefusesUnwritable(t *testing.T) {
 		t.Errorf("the error quotes the value: %v", err)
 	}
 }
-
-func TestNormalizeNewlines(t *testing.T) {
-	got, changed := NormalizeNewlines([]byte("A=1\r\nB='x'\r\n"))
-	if !changed || string(got) != "A=1\nB='x'\n" {
-		t.Errorf("NormalizeNewlines = %q, %v", got, changed)
-	}
-	if _, changed := NormalizeNewlines([]byte("A=1\n")); changed {
-		t.Error("an LF file was reported as changed")
-	}
-}
