@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/fileaccess"
+	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
 )
 
 // GrantAccess gives the files an install places in releaseDir (key.json,
@@ -28,19 +32,11 @@ func GrantAccess(ctx context.Context, users ImageUsers, releaseDir string, logf 
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	dotEnv, err := os.ReadFile(filepath.Join(releaseDir, DotEnvFile))
+	d, err := readDisk(releaseDir)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: grant access: %w", err)
 	}
-	env, err := envfile.Parse(dotEnv)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: grant access: parse .env: %w", err)
-	}
-	composeFile, err := os.ReadFile(filepath.Join(releaseDir, compose.FileName))
-	if err != nil {
-		return nil, fmt.Errorf("deploy: grant access: %w", err)
-	}
-	services := parseComposeServices(composeFile)
+	services, env := d.services, d.env
 	images := map[string]string{}
 	for _, s := range services {
 		if s.image != "" {
@@ -142,4 +138,148 @@ func placedFiles(releaseDir string) ([]string, error) {
 	}
 	sort.Strings(rels)
 	return rels, nil
+}
+
+// UpConfig says which stack Up starts and where it reports; the fields
+// mean what RunConfig's do.
+type UpConfig struct {
+	ReleaseDir string
+	Project    string
+	Expect     time.Duration
+	Hub        *logstream.Hub
+	Board      *Board
+	Poll       time.Duration
+	LogLines   int
+}
+
+// Up starts the stack on the files the release directory holds now,
+// written by something other than an install (a restore of the history):
+// it follows the project's containers, runs `compose up -d
+// --remove-orphans` and waits, by Run's rules, until every service of the
+// release's docker-compose.yml reaches its expected state with the .env on
+// disk. It writes nothing. Progress goes to out, masked with the secrets
+// of .env.
+func Up(ctx context.Context, deps Deps, cfg UpConfig, out io.Writer) error {
+	if deps.Compose == nil || deps.Docker == nil {
+		return errors.New("deploy: up: Compose and Docker are required")
+	}
+	p, err := diskPlan(cfg.ReleaseDir)
+	if err != nil {
+		return err
+	}
+	rc := RunConfig{Plan: p, Project: cfg.Project, Expect: cfg.Expect, Hub: cfg.Hub, Board: cfg.Board, Poll: cfg.Poll, LogLines: cfg.LogLines}
+	if rc.Project == "" {
+		rc.Project = DefaultProject
+	}
+	if !compose.ValidProjectName(rc.Project) {
+		return fmt.Errorf("deploy: up: invalid project name %q", rc.Project)
+	}
+	if rc.Expect <= 0 {
+		rc.Expect = 5 * time.Minute
+	}
+	if rc.Poll <= 0 {
+		rc.Poll = time.Second
+	}
+	if rc.LogLines <= 0 {
+		rc.LogLines = 20
+	}
+	if rc.Hub == nil {
+		rc.Hub = logstream.NewHub(logstream.HubConfig{})
+	}
+	if rc.Board == nil {
+		rc.Board = NewBoard(BoardConfig{})
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	w := redact.NewLineWriter(out, p.redactor)
+	defer w.Flush()
+	logf := func(format string, args ...any) { w.Line(fmt.Sprintf(format, args...)) }
+
+	tool, err := deps.Compose.Detect(ctx)
+	if err != nil {
+		return &Error{Step: "compose", Message: sentence(err),
+			Hint: "Install the docker compose plugin, or docker-compose 1.29 or newer.", Err: err}
+	}
+	board := rc.Board
+	fctx, stopFollow := context.WithCancel(ctx)
+	follower := logstream.NewFollower(logstream.FollowerConfig{
+		Project: rc.Project, Docker: deps.Docker, Hub: rc.Hub, Masker: p.redactor,
+		OnState: func(s logstream.StateChange) {
+			board.Observe(s)
+			reportState(s, logf)
+		},
+	})
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		follower.Run(fctx)
+	}()
+	defer func() {
+		stopFollow()
+		<-followed
+	}()
+	logf("Running: %s", p.ComposeCommand(tool, rc.Project))
+	if err := deps.Compose.Up(ctx, tool, p.dir, rc.Project, w); err != nil {
+		w.Flush()
+		var ue *compose.UpError
+		if errors.As(err, &ue) {
+			return &Error{Step: "up", Message: ue.Message(), Hint: ue.Hint(), Err: err}
+		}
+		return &Error{Step: "up", Message: "Docker Compose could not be run.",
+			Hint: "Check that Docker Compose works for this user (docker-compose version).", Err: err}
+	}
+	w.Flush()
+	logf("Compose started the stack; waiting up to %s for every service.", rc.Expect)
+	return wait(ctx, deps.Docker, rc, board, p.redactor, logf)
+}
+
+// diskPlan is the plan of what the release directory holds: its services
+// and their scales as the .env on disk resolves them, and a masker for
+// that .env's secrets. It places no file.
+func diskPlan(dir string) (Plan, error) {
+	d, err := readDisk(dir)
+	if err != nil {
+		return Plan{}, fmt.Errorf("deploy: up: %w", err)
+	}
+	customerEnv, _ := os.ReadFile(filepath.Join(dir, CustomerEnvFile))
+	p := Plan{dir: dir, scales: map[string]int{}, images: map[string]string{},
+		redactor: redact.New(append(redact.EnvSecrets(d.dotEnv), redact.EnvSecrets(customerEnv)...))}
+	for _, s := range d.services {
+		p.services = append(p.services, s.name)
+		if s.image != "" {
+			p.images[s.name] = interpolate(s.image, d.env)
+		}
+		if s.scale != "" {
+			if n, ok := resolveScale(s.scale, d.env); ok {
+				p.scales[s.name] = n
+			}
+		}
+	}
+	return p, nil
+}
+
+// disk is the .env and docker-compose.yml of a release directory as they
+// are.
+type disk struct {
+	dotEnv   []byte
+	env      *envfile.File
+	services []composeService
+}
+
+func readDisk(dir string) (disk, error) {
+	var d disk
+	var err error
+	if d.dotEnv, err = os.ReadFile(filepath.Join(dir, DotEnvFile)); err != nil {
+		return d, err
+	}
+	if d.env, err = envfile.Parse(d.dotEnv); err != nil {
+		return d, fmt.Errorf("parse .env: %w", err)
+	}
+	composeFile, err := os.ReadFile(filepath.Join(dir, compose.FileName))
+	if err != nil {
+		return d, err
+	}
+	d.services = parseComposeServices(composeFile)
+	return d, nil
 }
