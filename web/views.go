@@ -297,4 +297,5 @@ type FinishView struct {
 	Overrides   []wizard.Override
 	Error       string
 	ConfirmText string
+	Release     ReleaseNotice // the checkout moved since the install
 }

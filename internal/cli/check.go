@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/carto-setup/carto-setup/internal/answers"
+	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -74,6 +75,11 @@ func Check(ctx context.Context, env Env, args []string) error {
 	}
 	if len(r.problems) > 0 {
 		return invalid(env.Stderr, hf.answers, &answers.Error{Problems: r.problems})
+	}
+	if notice, err := releaseNotice(ctx, w.Config); err != nil {
+		return err
+	} else if notice != nil {
+		r.results = append([]check.Result{*notice}, r.results...)
 	}
 	if err := report(env.Stdout, hf.json, r.results, reasons); err != nil {
 		return err
