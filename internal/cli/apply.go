@@ -114,7 +114,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
-	plan, err := deploy.NewPlan(st, cfg.Dir)
+	plan, err := deploy.NewPlanWith(st, cfg.Dir, deploy.PlanOptions{StateDir: cfg.StateDir})
 	var refused *deploy.RefusedError
 	if errors.As(err, &refused) {
 		all = append(all, refused.Results...)

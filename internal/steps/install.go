@@ -40,6 +40,9 @@ type InstallConfig struct {
 	EnsureImages func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
 	// History, when set, records every install job the wizard starts.
 	History *history.Store
+	// StateDir keeps the record of what the install wrote, the base of
+	// the next install's three-way merge (an upgrade's newer package).
+	StateDir string
 }
 
 // Installer plans and runs the install: from the wizard state to
@@ -83,7 +86,7 @@ type Review struct {
 
 // Review plans the install of st without writing anything.
 func (in *Installer) Review(ctx context.Context, st wizard.State) (Review, error) {
-	plan, err := deploy.NewPlan(st, in.c.ReleaseDir)
+	plan, err := deploy.NewPlanWith(st, in.c.ReleaseDir, deploy.PlanOptions{StateDir: in.c.StateDir})
 	var refused *deploy.RefusedError
 	if errors.As(err, &refused) {
 		var rv Review
@@ -121,7 +124,7 @@ func (in *Installer) Install(ctx context.Context, plan deploy.Plan, out io.Write
 // Start plans and starts an install job for st and returns its ID, or
 // jobs.ErrBusy while one runs.
 func (in *Installer) Start(st wizard.State) (string, error) {
-	plan, err := deploy.NewPlan(st, in.c.ReleaseDir)
+	plan, err := deploy.NewPlanWith(st, in.c.ReleaseDir, deploy.PlanOptions{StateDir: in.c.StateDir})
 	if err != nil {
 		return "", err
 	}
