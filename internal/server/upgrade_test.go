@@ -35,15 +35,21 @@ func (u *fakeUpgrader) StartUpgrade(o upgradeflow.Options) (string, error) {
 	u.started = append(u.started, o)
 	return "job1", nil
 }
-func (u *fakeUpgrader) Upgrade(string) (upgradeflow.UpgradeJob, bool) { return upgradeflow.UpgradeJob{}, false }
-func (u *fakeUpgrader) LatestUpgrade() (string, bool)                 { return "", false }
-func (u *fakeUpgrader) BackupDir() string                             { return "/state/backups" }
-func (u *fakeUpgrader) Entries() ([]history.Entry, error)             { return u.entries, nil }
+func (u *fakeUpgrader) Upgrade(string) (upgradeflow.UpgradeJob, bool) {
+	return upgradeflow.UpgradeJob{}, false
+}
+func (u *fakeUpgrader) LatestUpgrade() (string, bool)     { return "", false }
+func (u *fakeUpgrader) BackupDir() string                 { return "/state/backups" }
+func (u *fakeUpgrader) Entries() ([]history.Entry, error) { return u.entries, nil }
 func (u *fakeUpgrader) PreviewRestore(context.Context, int) (upgradeflow.RestorePreview, error) {
 	return upgradeflow.RestorePreview{}, history.ErrNotFound
 }
-func (u *fakeUpgrader) StartRestore(int, upgradeflow.RestoreOptions) (string, error) { return "r1", nil }
-func (u *fakeUpgrader) Restore(string) (upgradeflow.RestoreJob, bool)              { return upgradeflow.RestoreJob{}, false }
+func (u *fakeUpgrader) StartRestore(int, upgradeflow.RestoreOptions) (string, error) {
+	return "r1", nil
+}
+func (u *fakeUpgrader) Restore(string) (upgradeflow.RestoreJob, bool) {
+	return upgradeflow.RestoreJob{}, false
+}
 
 func newUpgradeFixture(t *testing.T) (*fixture, *fakeUpgrader) {
 	f := newFixture(t)
