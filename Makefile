@@ -42,6 +42,7 @@ DEADCODE_ALLOW := \
 	github.com/carto-setup/carto-setup/internal/compose.Down \
 	github.com/carto-setup/carto-setup/internal/compose.downRetrying \
 	github.com/carto-setup/carto-setup/internal/custpkg.RequiredVars \
+	github.com/carto-setup/carto-setup/internal/demo/release.SampleCustomerEnv \
 	github.com/carto-setup/carto-setup/internal/demo/standin.Ports \
 	github.com/carto-setup/carto-setup/internal/envfile.Quote \
 	github.com/carto-setup/carto-setup/internal/logstream.Follower.SetMasker \
