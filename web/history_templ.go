@@ -855,7 +855,7 @@ func RestorePreviewPage(v RestorePreviewView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if v.Preview.CrossRelease {
+			if v.Preview.Database != nil {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 78, "<div class=\"field\"><label><input type=\"checkbox\" name=\"database_restored\" value=\"yes\" id=\"f-database_restored\"> I have restored the database with the command above: start ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

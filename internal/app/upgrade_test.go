@@ -366,7 +366,7 @@ func TestHeadlessUpgradeAndRestore(t *testing.T) {
 	if now := releaseFiles(t, dir); !maps.Equal(now, hist.Entries[0].Files) {
 		t.Errorf("the upgrade entry's files are not those on disk:\n%v\n%v", hist.Entries[0].Files, now)
 	}
-	installEntry := hist.Entries[1]
+	installEntry, upgradeFiles := hist.Entries[1], hist.Entries[0].Files
 
 	// 6. Restore of the first entry, across releases: the files come back
 	// byte for byte, the checkout goes back to the older tag, the
@@ -397,6 +397,19 @@ func TestHeadlessUpgradeAndRestore(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &hist); err != nil || code != 0 || len(hist.Entries) != 3 || hist.Entries[0].Action != "restore" ||
 		hist.Entries[0].Release != older || hist.Entries[0].Result != "succeeded" {
 		t.Errorf("history after the restore:\n%s", stdout)
+	}
+	// Forward again to the upgrade's files: the checkout moves to the
+	// newer tag and the stack comes up on them (the database has that
+	// release's schema), with the containers' read access given back.
+	code, stdout, stderr = run("restore", fmt.Sprint(up.HistoryID))
+	if code != 0 || strings.Contains(stdout, "The database is not restored") {
+		t.Fatalf("restore of the upgrade: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if got := releaseFiles(t, dir); !maps.Equal(got, upgradeFiles) {
+		t.Errorf("files after restoring the upgrade:\n%v\nwant:\n%v", got, upgradeFiles)
+	}
+	if !strings.Contains(stderr, "Every service reached its expected state.") {
+		t.Errorf("the stack did not come up on the restored files:\n%s", stderr)
 	}
 	// The text history names every entry.
 	_, stdout, _ = run("history")

@@ -14,6 +14,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/history"
 	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/statelock"
+	"github.com/carto-setup/carto-setup/internal/upgrade"
 )
 
 // RestorePreview is what restoring a history entry will do, computed
@@ -31,8 +32,9 @@ type RestorePreview struct {
 	Writes    []string `json:"writes"`
 	Unchanged []string `json:"unchanged"`
 	Removes   []string `json:"removes"`
-	// CrossRelease: the installed release is not the entry's, so the
-	// database has another schema; Database says what to do about it.
+	// CrossRelease: the installed release is not the entry's. Going back
+	// to an older one, the database has a newer schema than the entry's
+	// release accepts: Database says what to do about it.
 	Installed    string          `json:"installed"`
 	CrossRelease bool            `json:"cross_release"`
 	Database     *DatabaseNotice `json:"database,omitempty"`
@@ -75,7 +77,9 @@ func (f *Flow) PreviewRestore(ctx context.Context, id int) (RestorePreview, erro
 			v.Writes = append(v.Writes, w.Path)
 		}
 	}
-	if p.CrossRelease {
+	// Going back needs the database as the entry's release had it; going
+	// forward again, the migrations bring the database along.
+	if p.CrossRelease && upgrade.CompareReleases(p.Entry.Release, p.Installed) < 0 {
 		v.Database = f.databaseNotice(ctx, p)
 	}
 	return v, nil
@@ -218,7 +222,7 @@ func (f *Flow) Restore(ctx context.Context, id int, opts RestoreOptions, out io.
 	if err != nil {
 		return finish(ResultFailed, "The files are back, but Docker Compose was not found: "+err.Error())
 	}
-	if r.CrossRelease && !opts.DatabaseRestored {
+	if r.Database != nil && !opts.DatabaseRestored {
 		argv := tool.Args(f.c.Project, f.c.ReleaseDir, "stop")
 		logf("Running: %s", shellJoin(argv))
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
