@@ -102,10 +102,12 @@ func Upgrade(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	blockedElsewhere := slices.DeleteFunc(slices.Clone(r.blocked), func(id string) bool { return strings.HasPrefix(id, "package.") })
+	// A package below the new MIN_VERSION is the plan's to explain; any
+	// other failed check of the answers stops here.
+	blockedElsewhere := slices.DeleteFunc(slices.Clone(r.blocked), func(id string) bool { return id == "package.min_version" })
 	if len(blockedElsewhere) > 0 {
-		rep := upgradeflow.Report{Result: upgradeflow.ResultBlocked, Checks: r.results,
-			Message: "Nothing was changed: these checks of the answers failed: " + strings.Join(blockedElsewhere, ", ") + "."}
+		rep := upgradeflow.StoppedReport("Nothing was changed: these checks of the answers failed: "+strings.Join(blockedElsewhere, ", ")+".", env.Now())
+		rep.Checks = r.results
 		return finishUpgrade(env, hf.json, rep, reasons)
 	}
 	o, err := flow.Plan(ctx, next)

@@ -102,6 +102,12 @@ func BlockedReport(o PlanOutcome, now time.Time) Report {
 	return p.finish(ResultBlocked, blockedMessage(o), now)
 }
 
+// StoppedReport is the report of an upgrade that did not get to its plan,
+// for a caller that refused its input (nothing was touched).
+func StoppedReport(msg string, now time.Time) Report {
+	return newProgress(now).finish(ResultBlocked, msg, now)
+}
+
 func blockedMessage(o PlanOutcome) string {
 	var ids []string
 	for _, r := range o.Plan.Blocking {
