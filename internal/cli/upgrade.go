@@ -120,16 +120,14 @@ func Upgrade(ctx context.Context, env Env, args []string) error {
 		return finishUpgrade(env, hf.json, rep, reasons)
 	}
 
-	// The plan passes: the answers become the wizard's state, and the
-	// upgrade runs from it.
-	if _, err := store.Update(func(st *wizard.State) error {
-		next.Revision = st.Revision
-		*st = next
-		return nil
-	}); err != nil {
-		return err
+	// The plan passes: the upgrade runs from the answers, which become
+	// the wizard's state once it holds the state directory's lock.
+	if backupDir != "" {
+		if backupDir, err = filepath.Abs(backupDir); err != nil {
+			return err
+		}
 	}
-	rep := flow.Run(ctx, upgradeflow.Options{BackupDir: backupDir, SnapshotReason: noBackup, Reasons: reasons}, env.Stderr)
+	rep := flow.Run(ctx, upgradeflow.Options{BackupDir: backupDir, SnapshotReason: noBackup, Reasons: reasons, State: &next}, env.Stderr)
 	rep.Checks = r.results
 	return finishUpgrade(env, hf.json, rep, reasons)
 }

@@ -61,6 +61,10 @@ type Options struct {
 	// Reasons continue past failed checks of the preflight and the smoke
 	// test, by check ID, besides the reasons recorded at the install.
 	Reasons map[string]string
+	// State, when set, is the wizard state to upgrade with (an answers
+	// file's): it replaces the stored one once the lock is held and the
+	// plan passes. Nil upgrades with the stored state.
+	State *wizard.State
 }
 
 // Flow runs upgrades and restores.
@@ -168,6 +172,9 @@ func (f *Flow) run(ctx context.Context, opts Options, p *Progress, out io.Writer
 	if err != nil {
 		return p.finish(ResultFailed, "The wizard's state could not be read: "+err.Error(), now())
 	}
+	if opts.State != nil {
+		st = *opts.State
+	}
 	masker := redact.New(redact.Values(st.Secrets()...))
 	w := redact.NewLineWriter(io.MultiWriter(out, lineSink{p}), masker)
 	defer w.Flush()
@@ -197,6 +204,17 @@ func (f *Flow) run(ctx context.Context, opts Options, p *Progress, out io.Writer
 	if o.Blocked() {
 		logf("%s", blockedMessage(o))
 		return p.finish(ResultBlocked, blockedMessage(o), now())
+	}
+	if opts.State != nil {
+		next := *opts.State
+		if _, err := store.Update(func(s *wizard.State) error {
+			next.Revision = s.Revision
+			*s = next
+			return nil
+		}); err != nil {
+			p.setStep(StepPlan, Failed, "The wizard's state could not be saved: "+err.Error())
+			return p.finish(ResultFailed, "Nothing was changed.", now())
+		}
 	}
 	logf("Upgrading %s to %s.", o.Plan.From, o.Plan.To)
 	reasons := map[string]string{}
