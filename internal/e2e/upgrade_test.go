@@ -200,4 +200,32 @@ func TestUpgradeStandinRelease(t *testing.T) {
 	if strings.Contains(pageText(ctx), f.pg.Password) {
 		t.Error("a page shows the database password")
 	}
+
+	// The way back: the install's Restore button. Across releases the
+	// page names the backup and the pg_restore command, never restores
+	// the database, and puts the install's files back.
+	Run(t, ctx, "open the install's restore", chromedp.Click(chromedp.CSS(`#history tr[data-action="install"] a.button`)), chromedp.WaitVisible(chromedp.CSS("#database-notice")))
+	notice := Text(t, ctx, "#database-notice")
+	for _, want := range []string{"forward-only", backup, "pg_restore", "--clean"} {
+		if !strings.Contains(notice, want) {
+			t.Errorf("the restore's database notice lacks %q: %s", want, notice)
+		}
+	}
+	if got := Text(t, ctx, "#restore-checkout"); !strings.Contains(got, "git checkout tags/"+older) {
+		t.Errorf("the restore does not say it checks out %s: %q", older, got)
+	}
+	Submit(t, ctx, "#confirm-restore")
+	if status := waitForJob(t, ctx, "#restore-job", 4*time.Minute); status != "succeeded" {
+		t.Fatalf("restore %s: %s", status, pageText(ctx))
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "VERSION")); strings.TrimSpace(string(b)) != older {
+		t.Errorf("after the restore the checkout holds %q", b)
+	}
+	if err := f.pg.Conn(t, "workspace").QueryRow(context.Background(), "SELECT version FROM standin_schema").Scan(&v); err != nil || v != standin.SchemaVersion(newer) {
+		t.Errorf("the restore touched the database: schema %d (%v)", v, err)
+	}
+	Navigate(t, ctx, a.BaseURL+"/history")
+	if got := Get(t, ctx, "newest entry", chromedp.Evaluate[string](`document.querySelector("#history tr[data-entry]").dataset.action + " " + document.querySelector("#history tr[data-entry]").dataset.result`)); got != "restore succeeded" {
+		t.Errorf("the newest entry after the restore: %q", got)
+	}
 }
