@@ -40,6 +40,7 @@ staticcheck:
 DEADCODE_ALLOW := \
 	github.com/carto-setup/carto-setup/internal/app.WithClock \
 	github.com/carto-setup/carto-setup/internal/custpkg.RequiredVars \
+	github.com/carto-setup/carto-setup/internal/demo/release.SampleCustomerEnv \
 	github.com/carto-setup/carto-setup/internal/demo/standin.Ports \
 	github.com/carto-setup/carto-setup/internal/logstream.Follower.SetMasker \
 	github.com/carto-setup/carto-setup/internal/logstream.Follower.Streams \

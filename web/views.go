@@ -293,4 +293,5 @@ type FinishView struct {
 	Overrides   []wizard.Override
 	Error       string
 	ConfirmText string
+	Release     ReleaseNotice // the checkout moved since the install
 }

@@ -71,6 +71,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.Renew(ctx, env, rest)
 	case "version":
 		err = cli.Version(env, rest)
+	case "upgrade":
+		err = cli.Upgrade(ctx, env, rest)
+	case "history":
+		err = cli.History(env, rest)
+	case "restore":
+		err = cli.Restore(ctx, env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	case "standin":
@@ -98,7 +104,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage
+` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage +
+	cli.UpgradeUsage + cli.HistoryUsage + cli.RestoreUsage
 
 // newEnv is what every command gets: the streams, the environment, the
 // clock, the version, and the one constructor of the live checks.
@@ -161,12 +168,16 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	st := steps.New(w.Steps, store)
 	smoke := steps.NewSmoker(steps.SmokeConfig{Log: log, Runner: runner, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
+	hist, upgrades, err := upgradeJobs(cfg, w, log, now, st, runner)
+	if err != nil {
+		return err
+	}
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
-		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir,
-			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages, StateDir: cfg.StateDir}),
-		Smoke: smoke, Bundle: smoke,
+		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
+			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages, History: hist}),
+		Smoke: smoke, Bundle: smoke, Upgrade: upgrades,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

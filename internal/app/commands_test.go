@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version"}
+var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version", "upgrade", "history", "restore"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -68,6 +68,9 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		{"answers", []string{"answers"}, 0, "domain: carto.example.com"},
 		{"renew", []string{"renew"}, 0, "nothing to renew"},
 		{"version", []string{"version"}, 0, "carto-setup dev"},
+		{"upgrade", []string{"upgrade", "--answers", pkgAnswers}, 2, "domain: missing"},
+		{"history", []string{"history"}, 0, "No install, upgrade or restore is recorded yet."},
+		{"restore", []string{"restore", "1"}, 1, "no such entry"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

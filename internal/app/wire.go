@@ -41,6 +41,7 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 			}
 			cfg.StandinBinary = exe
 		}
+		demoImages(cfg.StandinBinary, o.Output)
 	}
 	lo := liveOptions{challengesOnly: o.ChallengesOnly}
 	if o.ChallengesOnly {

@@ -216,19 +216,11 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Verify proves the dump at path restores, with the tools wherever Take
+// verify proves the dump at path restores, with the tools wherever Take
 // would run them: pg_restore --list must read its archive, and when the
 // admin may create databases it is restored into a scratch database on the
 // same server (--exit-on-error, in one transaction), whose tables must be
 // the live database's, and which is then dropped.
-func Verify(ctx context.Context, o Options, path string) (Verification, error) {
-	r, srv, _, err := choose(ctx, o)
-	if err != nil {
-		return Verification{}, err
-	}
-	return verify(ctx, r, srv, path)
-}
-
 func verify(ctx context.Context, r runner, srv server, path string) (Verification, error) {
 	var v Verification
 	list, err := runWithFile(ctx, r, path, "pg_restore", []string{"--list"}, "")

@@ -287,3 +287,13 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// Verify checks the dump at path again with the tools wherever Take would
+// run them, as Take does right after dumping.
+func Verify(ctx context.Context, o Options, path string) (Verification, error) {
+	r, srv, _, err := choose(ctx, o)
+	if err != nil {
+		return Verification{}, err
+	}
+	return verify(ctx, r, srv, path)
+}

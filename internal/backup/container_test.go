@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,33 +17,6 @@ import (
 	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
-
-// dockerExec is an Execer over the docker CLI's exec, for this test until
-// internal/engine has one. Environment values travel in the CLI's own
-// environment (--env NAME), never on its command line.
-type dockerExec struct{}
-
-func (dockerExec) Exec(ctx context.Context, container string, cmd []string, env []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	args := []string{"exec"}
-	if stdin != nil {
-		args = append(args, "--interactive")
-	}
-	c := exec.CommandContext(ctx, "docker")
-	c.Env = os.Environ()
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		args = append(args, "--env", name)
-		c.Env = append(c.Env, kv)
-	}
-	c.Args = append(append([]string{"docker"}, append(args, container)...), cmd...)
-	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
-	err := c.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), nil
-	}
-	return 0, err
-}
 
 var lddRE = regexp.MustCompile(`(/\S+\.so[^\s]*)`)
 
@@ -126,7 +97,7 @@ func TestDumpInContainer(t *testing.T) {
 	t.Cleanup(func() { exec.Command("docker", "rm", "--force", name).Run() })
 
 	inside := Conn{Host: gw, Port: pg.Port, User: pg.User, Password: pg.Password, Database: "workspace", SSLMode: "disable"}
-	o := Options{Container: &Container{Exec: dockerExec{}, ID: name, Conn: inside}, Dir: t.TempDir(), Now: time.Now}
+	o := Options{Container: &Container{Exec: eng, ID: name, Conn: inside}, Dir: t.TempDir(), Now: time.Now}
 	b, err := Take(ctx, o)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,9 @@ import (
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/deploy"
+	"github.com/carto-setup/carto-setup/internal/history"
 	"github.com/carto-setup/carto-setup/internal/steps"
+	"github.com/carto-setup/carto-setup/internal/upgradeflow"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -69,6 +71,17 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	}
 	defer w.Close()
 	cfg = w.Config
+	h, err := upgradeflow.OpenHistory(cfg.StateDir, env.Now)
+	if err != nil {
+		return err
+	}
+	if rel, err := upgradeflow.DetectReleases(ctx, cfg.Dir, h); err != nil {
+		return err
+	} else if rel.Differs() {
+		fmt.Fprintf(env.Stderr, "carto-setup apply: %s: nothing was installed. apply would put it in place without a plan or a database backup: run `carto-setup upgrade --answers %s` to upgrade, or check out %s again.\n",
+			rel.Notice(), hf.answers, rel.Installed)
+		return ExitFailed
+	}
 	progress := func(format string, args ...any) { fmt.Fprintf(env.Stderr, format+"\n", args...) }
 	reasons := f.Reasons()
 
@@ -156,7 +169,22 @@ func Apply(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
+	// The history records the install from before anything is written to
+	// after the smoke test.
+	rec, err := steps.BeginInstall(ctx, h, history.CommandLine, plan, st)
+	if err != nil {
+		return err
+	}
+	outcome := errors.New("apply stopped before the smoke test ended")
+	defer func() {
+		if err := steps.FinishInstall(rec, outcome, "installed; the smoke test passed"); err != nil {
+			fmt.Fprintln(env.Stderr, "carto-setup apply: the history entry could not be finished:", err)
+		}
+	}()
 	err = inst.Install(ctx, plan, env.Stderr)
+	if err != nil {
+		outcome = err
+	}
 	installed := check.Result{Step: "install", ID: "install.deploy", Status: check.Pass,
 		Measured: "every service in its expected state", Required: "every service in its expected state",
 		Message: "The stack is installed and every service reached its expected state."}
@@ -212,6 +240,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 			}
 		}
 		fmt.Fprintf(env.Stderr, "carto-setup apply: installed, but the smoke test failed: %s\n", strings.Join(ids, ", "))
+		outcome = errors.New("installed, but the smoke test failed: " + strings.Join(ids, ", "))
 		return ExitFailed
 	}
 	for _, r := range smoke.Run.Results {
@@ -219,6 +248,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 			progress("Continuing past %s: %s", r.ID, reason)
 		}
 	}
+	outcome = nil
 	progress("Install complete; the smoke test passed. Walk the manual checklist in the wizard's smoke step.")
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/deploy"
+	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -87,6 +88,11 @@ func Check(ctx context.Context, env Env, args []string) error {
 	for _, v := range deploy.ValueChecks(st) {
 		r.results = append(r.results, v)
 		r.blocked = append(r.blocked, v.ID)
+	}
+	if notice, err := releaseNotice(ctx, w.Config); err != nil {
+		return err
+	} else if notice != nil {
+		r.results = append([]check.Result{*notice}, r.results...)
 	}
 	if err := report(env.Stdout, hf.json, r.results, reasons); err != nil {
 		return err

@@ -36,6 +36,7 @@ func (d *Deps) handleFinish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	v.Release = d.releaseNotice(r.Context())
 	return render(w, r, http.StatusOK, web.FinishPage(v))
 }
 

@@ -60,6 +60,7 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/bundle/download", d.handle(d.handleBundleDownload))
 		r.Method(http.MethodGet, "/finish", d.handle(d.handleFinish))
 		r.Method(http.MethodPost, "/finish/lock", d.handle(d.handleLock))
+		d.upgradeRoutes(r)
 
 		// Any other step name.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))

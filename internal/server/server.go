@@ -31,6 +31,9 @@ type Deps struct {
 	// it is not available.
 	Smoke  Smoker
 	Bundle Bundler
+	// Upgrade plans and runs upgrades and restores; nil: the Upgrade and
+	// History pages say they are not available.
+	Upgrade Upgrader
 	// Steps runs the steps' validation, checks and state changes, over
 	// Store.
 	Steps *steps.Steps

@@ -15,6 +15,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/history"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -38,6 +39,8 @@ type InstallConfig struct {
 	// Compose starts (deploy.RunConfig.EnsureImages); nil leaves that to
 	// Compose.
 	EnsureImages func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
+	// History, when set, records every install job the wizard starts.
+	History *history.Store
 	// StateDir holds the record of what the last install wrote, the base
 	// of the next one's merge (deploy.PlanOptions.StateDir); empty plans
 	// without one.
@@ -188,7 +191,15 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 	rec, err := in.c.Runner.Start("install", func(ctx context.Context, id string) error {
 		out := &hubWriter{hub: run.hub, now: time.Now, masker: plan.Masker()}
 		defer out.Flush()
-		if err := in.run(ctx, run, out); err != nil {
+		hrec, err := in.begin(ctx, plan, st)
+		if err != nil {
+			return err
+		}
+		err = in.run(ctx, run, out)
+		if ferr := FinishInstall(hrec, err, "installed; every service reached its expected state"); ferr != nil {
+			in.c.Log.Warn("install history not finished", "job", id, "err", ferr)
+		}
+		if err != nil {
 			in.c.Log.Warn("install failed", "job", id, "err", err)
 			var de *deploy.Error
 			if errors.As(err, &de) {
@@ -205,6 +216,20 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 	in.runs[rec.ID] = run
 	in.mu.Unlock()
 	return rec.ID, nil
+}
+
+// begin records the start of a wizard install in the history, when there
+// is one; an install that cannot be recorded does not start.
+func (in *Installer) begin(ctx context.Context, plan deploy.Plan, st wizard.State) (*history.Recording, error) {
+	if in.c.History == nil {
+		return nil, nil
+	}
+	rec, err := BeginInstall(ctx, in.c.History, history.Wizard, plan, st)
+	if err != nil {
+		in.c.Log.Warn("install not recorded", "err", err)
+		return nil, errors.New("the install history could not be written, so nothing was installed; the console log has the details")
+	}
+	return rec, nil
 }
 
 // run runs the plan of run; progress lines go to out.

@@ -71,6 +71,11 @@ func TestPlanStandinUpgrade(t *testing.T) {
 	}
 	for _, s := range p.Services {
 		want := ServiceChange{Service: s.Service, Previous: s.Service, Change: Unchanged, OldImage: oldImage, NewImage: newImage}
+		if s.Service == "router-http" {
+			// The router has an image of its own (it runs as uid 101).
+			want.OldImage = release.RouterImageRepository + ":" + release.OlderVersion
+			want.NewImage = release.RouterImageRepository + ":" + release.NewerVersion
+		}
 		if s.Service == "valkey" {
 			want.Previous, want.Change, want.Reason = "redis", Renamed, "network alias: valkey answers to redis"
 		}

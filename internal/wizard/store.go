@@ -128,6 +128,9 @@ func (s *FileStore) Update(fn func(*State) error) (State, error) {
 	if err := fn(&st); err != nil {
 		return State{}, err
 	}
+	// fn may replace the state whole (apply does): whatever it holds, the
+	// file is written in this carto-setup's format.
+	st.Schema = SchemaVersion
 	st.Revision++
 	st.UpdatedAt = s.now().UTC()
 	b, err := json.MarshalIndent(st, "", "  ")

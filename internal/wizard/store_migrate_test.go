@@ -163,3 +163,24 @@ func TestStateWithSchemaZero(t *testing.T) {
 		t.Errorf("Load: %+v %v", st, err)
 	}
 }
+
+// TestUpdateWritesTheSchema: a caller that replaces the state whole (apply
+// does, with a state built in memory) still saves this carto-setup's
+// schema, never 0.
+func TestUpdateWritesTheSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	store := wizard.NewFileStore(path, time.Now)
+	if _, err := store.Update(func(s *wizard.State) error {
+		*s = wizard.State{Domain: wizard.DomainInput{Domain: "whole.example.com"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode(t, b)["schema"]; got != float64(wizard.SchemaVersion) {
+		t.Errorf("saved schema %v, want %d", got, wizard.SchemaVersion)
+	}
+}

@@ -74,9 +74,6 @@ func sameDir(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(ai, bi)
 }
 
-// Dir returns the checkout's directory.
-func (r *Repo) Dir() string { return r.dir }
-
 // Head returns the commit checked out.
 func (r *Repo) Head(ctx context.Context) (string, error) {
 	out, err := r.run(ctx, "rev-parse", "--verify", "HEAD^{commit}")
@@ -120,25 +117,6 @@ func (r *Repo) TagsNewerThan(ctx context.Context, installed string) ([]Tag, erro
 		return nil, err
 	}
 	return slices.DeleteFunc(tags, func(t Tag) bool { return upgrade.CompareReleases(t.Name, installed) <= 0 }), nil
-}
-
-// TagsAtHead returns the release tags that point at the checked-out commit.
-func (r *Repo) TagsAtHead(ctx context.Context) ([]string, error) {
-	head, err := r.Head(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := r.ReleaseTags(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, t := range tags {
-		if t.Commit == head {
-			out = append(out, t.Name)
-		}
-	}
-	return out, nil
 }
 
 // Modified returns the tracked files that differ from the checked-out
