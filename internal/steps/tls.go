@@ -181,10 +181,53 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		}
 	}
 	run := wizard.NewCheckRun(now, results)
-	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
+	st, errs, err := s.save(func(st *wizard.State) wizard.FieldErrors {
 		record(st, wizard.TLS, run, st.TLS.CertPEM != next.CertPEM || next.CertPEM == "")
 		st.TLS = next
-		return nil
+		return s.settle(st, wizard.TLS, run)
 	})
-	return Outcome{State: st, Run: run}, err
+	return Outcome{State: st, Run: run, Errors: errs}, err
+}
+
+// followDomain re-derives the router certificate after the domain changed
+// to domain, in the same save as the domain: a self-signed certificate is
+// made again for the new name; an uploaded one is checked again and, when
+// its names do not cover the new domain, the TLS step is no longer done
+// (its run says why); an ACME one that does not cover it is ordered again
+// when the admin next continues on the TLS step, which is no longer done.
+// The install is then out of date (wizard.State.Changed) until applied.
+func (s *Steps) followDomain(st *wizard.State, domain string) error {
+	if st.TLS.Mode == "" {
+		return nil
+	}
+	now := s.d.Now()
+	switch st.TLS.Mode {
+	case wizard.TLSSelfSigned:
+		certPEM, keyPEM, fp, err := certcheck.SelfSigned(domain, now)
+		if err != nil {
+			return err
+		}
+		st.TLS.CertPEM, st.TLS.KeyPEM, st.TLS.Fingerprint = string(certPEM), string(keyPEM), fp
+		record(st, wizard.TLS, wizard.NewCheckRun(now, []check.Result{certcheck.SelfSignedNotice(domain)}), true)
+		st.MarkDone(wizard.TLS) // made for the new name: nothing to decide
+	case wizard.TLSUpload, wizard.TLSACME:
+		if st.TLS.CertPEM == "" {
+			delete(st.Done, wizard.TLS)
+			return nil
+		}
+		rep := certcheck.Lint(certcheck.Input{Domain: domain, CertPEM: []byte(st.TLS.CertPEM), KeyPEM: []byte(st.TLS.KeyPEM)}, now, s.d.RootCAs)
+		results := rep.Results
+		covers := rep.Usable() && !check.Failed(results)
+		if !covers && st.TLS.Mode == wizard.TLSACME {
+			results = []check.Result{{Step: certcheck.Step, ID: "tls.acme", Status: check.Fail, Fixed: true, Field: wizard.FieldTLSMode,
+				Measured: "issued for the previous domain", Required: "a certificate for " + domain,
+				Message: "The Let's Encrypt certificate was issued for the previous domain.",
+				Hint:    "Continue on this step to order one for " + domain + "."}}
+		}
+		record(st, wizard.TLS, wizard.NewCheckRun(now, results), true)
+		if covers {
+			st.MarkDone(wizard.TLS)
+		}
+	}
+	return nil
 }

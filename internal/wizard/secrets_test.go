@@ -91,7 +91,8 @@ func TestSecretFields(t *testing.T) {
 		*f.Value = "v-" + f.Name
 	}
 	want := []string{"Package.KeyJSON", "Database.AdminPassword", "Database.WorkspacePassword", "Cache.Password",
-		"TLS.KeyPEM", "TLS.ACMEAccount", "Buckets.GCSKeyJSON", "Buckets.S3SecretAccessKey", "Buckets.AzureAccessKey"}
+		"TLS.KeyPEM", "TLS.ACMEAccount", "Buckets.GCSKeyJSON", "Buckets.S3SecretAccessKey", "Buckets.AzureAccessKey",
+		"Advanced.GoogleMapsAPIKey", "Advanced.BigQueryOAuthClientSecret", "LastInstall.Key"}
 	if !slices.Equal(names, want) {
 		t.Errorf("registered %v, want %v", names, want)
 	}

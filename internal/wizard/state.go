@@ -25,6 +25,9 @@ type State struct {
 	TLS      TLSInput      `json:"tls"`
 	Buckets  BucketsInput  `json:"buckets"`
 	Advanced AdvancedInput `json:"advanced,omitzero"` // GoogleMapsAPIKey, BigQueryOAuthClientSecret, Extra[].Value when Secret: secret
+
+	// LastInstall is what the last successful install applied (changes.go).
+	LastInstall InstallRecord `json:"last_install,omitzero"`
 }
 
 // Override records that the admin continued past a warning or an
