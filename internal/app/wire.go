@@ -49,6 +49,7 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 	if err != nil {
 		return nil, err
 	}
+	lv.domain.RouterHoldsPort80 = routerHoldsPort80(cfg.Dir, cfg.Project)
 	w := &cli.Wiring{
 		Config: cfg,
 		Steps: steps.Deps{
@@ -61,6 +62,7 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 			Cache:    steps.CacheFunc(cachecheck.Run),
 			Buckets:  steps.BucketsFunc(buckets.Run),
 			ACME:     lv.acme, ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
+			Demo: cfg.Demo, Containers: containerNetwork(cfg.Project),
 		},
 		ProbeBinary: cfg.StandinBinary,
 		Address:     "127.0.0.1",
@@ -76,6 +78,9 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 	}
 	if cfg.StandinBinary != "" {
 		w.EnsureImages = standinImages(cfg.StandinBinary)
+	}
+	if cfg.Demo {
+		w.StopDemo = demoStopper(cfg, o.Output)
 	}
 	return w, nil
 }

@@ -117,7 +117,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 
 	inst := steps.NewInstaller(steps.InstallConfig{Log: log, Store: store, ReleaseDir: cfg.Dir, Project: cfg.Project,
 		Expect: cfg.Expect, Now: env.Now, EnsureImages: w.EnsureImages})
-	err = inst.Install(ctx, plan, env.Stderr)
+	err = inst.Install(ctx, st, plan, env.Stderr)
 	installed := check.Result{Step: "install", ID: "install.deploy", Status: check.Pass,
 		Measured: "every service in its expected state", Required: "every service in its expected state",
 		Message: "The stack is installed and every service reached its expected state."}
