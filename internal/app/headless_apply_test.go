@@ -178,9 +178,14 @@ func TestApplyExportedAnswers(t *testing.T) {
 		}
 	}
 
-	// The same answers with a wrong database password, continuing past
-	// the failed check: the install fails, exit 1, and stderr names
-	// workspace-migrations with its last log lines.
+	// The same answers against a PostgreSQL whose pg_hba.conf admits this
+	// VM's address on the bridge but not the Compose network's: every
+	// check passes from the VM, the migrations fail in their container.
+	// The install fails, exit 1, and stderr names workspace-migrations
+	// with its last log lines. (A wrong password cannot be continued
+	// past, so that is not how a failed install is made.)
+	hostOnly := pgtest.Start(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"},
+		HBA: []string{"host all all samehost scram-sha-256"}}) // this host's own addresses only
 	text, err := os.ReadFile(answersFile)
 	if err != nil {
 		t.Fatal(err)
@@ -189,10 +194,11 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("not-the-password"), 0o600)
-	f.Database.AdminPasswordFile = wrong
-	f.Overrides = append(f.Overrides, answers.Override{Check: "database.auth", Reason: "testing a failed install"})
+	hostOnlyPassword := filepath.Join(t.TempDir(), "password")
+	os.WriteFile(hostOnlyPassword, []byte(hostOnly.Password), 0o600)
+	f.Database.AdminPasswordFile = hostOnlyPassword
+	f.Database.Port = hostOnly.Port
+	f.Database.AdminUser = hostOnly.User
 	text, err = yaml.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +209,10 @@ func TestApplyExportedAnswers(t *testing.T) {
 		"--project", project, "--standin-binary", bin, "--expect-timeout", "4m"}, common...)...)
 	t.Logf("failed apply progress:\n%s", stderr)
 	if code != 1 {
-		t.Fatalf("apply with a wrong password: exit %d, want 1\nstdout:\n%s", code, stdout)
+		t.Fatalf("apply with the containers refused by pg_hba.conf: exit %d, want 1\nstdout:\n%s", code, stdout)
+	}
+	if st := decodeChecks(t, stdout).status("database.auth"); st != "pass" {
+		t.Errorf("database.auth from this VM: %q, want pass (only the containers are refused)", st)
 	}
 	if decodeChecks(t, stdout).status("install.deploy") != "fail" {
 		t.Errorf("install.deploy does not fail in the JSON:\n%s", stdout)
@@ -211,7 +220,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if !strings.Contains(stderr, "workspace-migrations failed") || !strings.Contains(stderr, "Last log lines of") {
 		t.Errorf("stderr does not name workspace-migrations with its last log lines")
 	}
-	if strings.Contains(stdout+stderr, "not-the-password") {
+	if strings.Contains(stdout+stderr, hostOnly.Password) {
 		t.Error("apply printed the password")
 	}
 }

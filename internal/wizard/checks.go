@@ -76,16 +76,16 @@ func Gate(results []StoredResult, reasons map[string]string, now time.Time) (Fie
 			switch {
 			case r.Fixed:
 				errs.Add(OverrideField(r.ID), "This check cannot be overridden: fix it and run the checks again.")
+			case reasons[r.ID] != "":
+				ovs = append(ovs, Override{Check: r.ID, Reason: reasons[r.ID], At: now.UTC()})
 			case covered && cause.Fixed:
 				// The cause blocks on its own.
 			case covered && reasons[cause.ID] == "":
 				// The cause asks for the one reason.
 			case covered:
 				ovs = append(ovs, Override{Check: r.ID, Reason: reasons[cause.ID] + " (the reason given for " + cause.ID + ")", At: now.UTC()})
-			case reasons[r.ID] == "":
-				errs.Add(OverrideField(r.ID), "Fix this and run the checks again, or type why you continue anyway.")
 			default:
-				ovs = append(ovs, Override{Check: r.ID, Reason: reasons[r.ID], At: now.UTC()})
+				errs.Add(OverrideField(r.ID), "Fix this and run the checks again, or type why you continue anyway.")
 			}
 		}
 	}
