@@ -116,10 +116,9 @@ func demoStopper(cfg config.Config, out io.Writer) func(ctx context.Context, pur
 		}
 		if eng, err := engine.New(ctx); err == nil {
 			version, _ := os.ReadFile(filepath.Join(cfg.Dir, "VERSION"))
-			for _, tag := range release.ImageTags(strings.TrimSpace(string(version))) {
-				if err := eng.RemoveImage(ctx, tag); err == nil {
-					fmt.Fprintf(out, "Removed the image %s.\n", tag)
-				}
+			fmt.Fprintf(out, "Removing the stand-in images %s.\n", strings.Join(release.ImageTags(strings.TrimSpace(string(version))), ", "))
+			if err := release.RemoveImages(ctx, eng, strings.TrimSpace(string(version))); err != nil {
+				fmt.Fprintf(out, "Some images were not removed (a container may still use them): %v\n", err)
 			}
 			eng.Close()
 		}

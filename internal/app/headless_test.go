@@ -329,7 +329,7 @@ func TestCheckCertificateAndOverrides(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ cert, key, id string }{
-		{"other", "other", certcheck.IDSAN},      // names that do not cover the domain
+		{"other", "other", certcheck.IDSAN},        // names that do not cover the domain
 		{"expired", "other", certcheck.IDKeyMatch}, // a key that does not match
 	} {
 		fixed := fmt.Sprintf(tls, tc.cert, tc.key) + "overrides:\n  - {check: " + tc.id + ", reason: try anyway}\n"

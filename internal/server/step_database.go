@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
@@ -234,13 +233,4 @@ func savedDatabaseSecret(st wizard.State, field string) string {
 		return st.Cache.CAPEM
 	}
 	return ""
-}
-
-// storedResults unwraps a stored run's results.
-func storedResults(run wizard.CheckRun) []check.Result {
-	out := make([]check.Result, len(run.Results))
-	for i, r := range run.Results {
-		out[i] = r.Result
-	}
-	return out
 }

@@ -17,7 +17,9 @@ type fakeEngine struct {
 	err  error
 }
 
-func (f fakeEngine) ProjectContainers(context.Context, string) ([]engine.ContainerInfo, error) { return f.list, f.err }
+func (f fakeEngine) ProjectContainers(context.Context, string) ([]engine.ContainerInfo, error) {
+	return f.list, f.err
+}
 
 func (f fakeEngine) InspectContainer(_ context.Context, id string) (engine.ContainerInfo, error) {
 	for _, c := range f.list {
