@@ -96,13 +96,22 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 		d.drafts.hold(key, files, d.Now())
 		checks.Reasons = reasons
 		v := d.tlsView(st, f, errs, checks, "")
-		if len(files) > 0 {
+		switch {
+		case files[heldACMECert] != "":
+			v.Notice = "The certificate was obtained and is kept for this form: give the reasons below and continue; no new one is ordered."
+		case len(files) > 0:
 			v.Notice = "The files you chose are kept for this form: continue without choosing them again, or choose others."
 		}
 		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(v))
 	}
 	if st.Domain.Domain == "" {
 		return redirect(w, r, stepURL(wizard.Domain))
+	}
+	if f.Mode == wizard.TLSACME && held[heldACMECert] != "" {
+		// Obtained for an earlier attempt that needed a reason: use it
+		// rather than order another.
+		files = map[string]string{heldACMECert: held[heldACMECert], heldACMEKey: held[heldACMEKey]}
+		f.CertPEM, f.KeyPEM = held[heldACMECert], held[heldACMEKey]
 	}
 	if f.Mode == wizard.TLSUpload {
 		for _, name := range []string{wizard.FieldCert, wizard.FieldChain, wizard.FieldKey} {
@@ -131,9 +140,13 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 	if out.Refused() {
 		checks := web.ChecksView{Run: out.Run}
 		fieldErrs := out.Errors
-		if !hasOverrideErrors(out.Errors) {
+		switch {
+		case !hasOverrideErrors(out.Errors):
 			files = nil // the files themselves cannot be used: nothing to keep
-		} else {
+		case f.Mode == wizard.TLSACME && out.Made != nil:
+			files = map[string]string{heldACMECert: out.Made.CertPEM, heldACMEKey: out.Made.KeyPEM}
+			checks.Errors, fieldErrs = out.Errors, nil
+		default:
 			checks.Errors, fieldErrs = out.Errors, steps.FailedFields(out.Run.Results)
 		}
 		return rerender(fieldErrs, checks)
@@ -146,6 +159,13 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	return redirect(w, r, stepURL(wizard.Next(wizard.TLS)))
 }
+
+// The draft names of a certificate obtained from the CA for a submission
+// that then needed a reason.
+const (
+	heldACMECert = "acme_cert"
+	heldACMEKey  = "acme_key"
+)
 
 // hasOverrideErrors says the refusal asks for reasons (the input itself
 // was usable).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,5 +168,19 @@ func TestBucketsSwitchDropsSecrets(t *testing.T) {
 		if v == "s3-Secret-value" {
 			t.Fatal("the abandoned S3 secret stays in the state")
 		}
+	}
+}
+
+// TestDemoDomainWarns: in demo mode a domain without DNS only warns, so
+// the demo needs no reason typed.
+func TestDemoDomainWarns(t *testing.T) {
+	t.Parallel()
+	s := New(Deps{Demo: true, Domain: &fakeDomain{}}, wizard.NewMemStore(wizard.State{}))
+	out, err := s.Continuing(nil).Domain(context.Background(), DomainForm{Domain: "carto.demo.test"})
+	if err != nil || out.Refused() || !out.State.Done[wizard.Domain] {
+		t.Fatalf("demo domain without DNS: %v %+v", err, out.Errors)
+	}
+	if r := find(out.Run, "domain.resolves"); r.Status != check.Warn || !strings.Contains(r.Hint, "Demo mode") {
+		t.Errorf("domain.resolves in demo mode: %+v", r)
 	}
 }

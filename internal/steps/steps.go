@@ -108,6 +108,10 @@ type Outcome struct {
 	// Errors are problems of the input itself, by form field. When there
 	// are any, nothing was saved.
 	Errors wizard.FieldErrors
+	// Made is the router certificate a refused TLS submission made or
+	// obtained, for the form to hold: continuing with a reason then uses
+	// it instead of ordering another from the CA.
+	Made *wizard.TLSInput
 }
 
 // Refused reports whether the input was refused (nothing saved).
