@@ -178,6 +178,25 @@ func TestApplyExportedAnswers(t *testing.T) {
 		}
 	}
 
+	// `carto-setup smoke` checks what is installed, from a shell: exit 0
+	// on the healthy install, 1 once a service is stopped by hand.
+	smokeArgs := append([]string{"smoke", "--json", "--state-dir", applyState, "--project", project, "--standin-binary", bin}, common...)
+	code, stdout, stderr = runApp(t, smokeArgs...)
+	if code != 0 || decodeChecks(t, stdout).status("smoke.tls.domain") != "pass" {
+		t.Fatalf("smoke of the healthy install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	api := composeService(t, project, "workspace-api")
+	if out, err := exec.Command("docker", "stop", "-t", "2", api).CombinedOutput(); err != nil {
+		t.Fatalf("docker stop: %v %s", err, out)
+	}
+	code, stdout, stderr = runApp(t, smokeArgs...)
+	if code != 1 || decodeChecks(t, stdout).status("smoke.service.workspace-api") != "fail" || !strings.Contains(stderr, "smoke.service.workspace-api") {
+		t.Errorf("smoke with workspace-api stopped: exit %d, want 1\nstderr: %s", code, stderr)
+	}
+	if out, err := exec.Command("docker", "start", api).CombinedOutput(); err != nil {
+		t.Fatalf("docker start: %v %s", err, out)
+	}
+
 	// The same answers against a PostgreSQL whose pg_hba.conf admits this
 	// VM's address on the bridge but not the Compose network's: every
 	// check passes from the VM, the migrations fail in their container.
@@ -258,4 +277,16 @@ func teardown(t *testing.T, dir, project, version string) {
 		}
 		eng.Close()
 	}
+}
+
+// composeService returns the ID of a service's container in project.
+func composeService(t *testing.T, project, service string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project,
+		"--filter", "label=com.docker.compose.service="+service).Output()
+	id := strings.TrimSpace(string(out))
+	if err != nil || id == "" || strings.Contains(id, "\n") {
+		t.Fatalf("container of %s: %q %v", service, id, err)
+	}
+	return id
 }

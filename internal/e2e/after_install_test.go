@@ -55,7 +55,7 @@ func (s *screens) check(t testing.TB, ctx context.Context, name string, px int64
 	if over != "" {
 		t.Errorf("%s at %d px: %s", name, px, over)
 	}
-	png := Get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(80))
+	png := Get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100)) // 100: PNG
 	if err := os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%s-%d.png", name, px)), png, 0o644); err != nil {
 		t.Error(err)
 	}

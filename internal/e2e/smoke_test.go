@@ -43,7 +43,7 @@ func runSmoke(t *testing.T, ctx context.Context, a *App) (string, map[string]smo
 	Submit(t, ctx, `button[value="run"]`)
 	WaitJS(t, ctx, "the smoke test to finish", `(function(){ var j = document.getElementById("smoke-job"); return j && j.dataset.status && j.dataset.status !== "running" && document.readyState === "complete" })()`, 4*time.Minute)
 	status := Get(t, ctx, "smoke status", chromedp.Evaluate[string](`document.getElementById("smoke-job").dataset.status`))
-	raw := Get(t, ctx, "smoke results", chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#check-results tr[data-check]")).map(function(r){ return [r.dataset.check, r.dataset.status + "\t" + r.innerText] }))`))
+	raw := Get(t, ctx, "smoke results", chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#check-results tr[data-check]")).map(function(r){ return [r.dataset.check, r.dataset.status + "\t" + r.textContent] }))`))
 	rows := map[string]smokeRow{}
 	for id, v := range raw {
 		st, text, _ := strings.Cut(v, "\t")

@@ -91,7 +91,9 @@ func (d *Deps) statusView(ctx context.Context, st wizard.State) web.StatusView {
 		c := web.ChipView{Service: s.Name, Container: s.Container, State: s.State, ExitCode: s.ExitCode, Health: s.Health,
 			Restarts: s.Restarts, StartedAt: s.StartedAt, Verdict: s.Verdict, Reason: s.Reason}
 		if s.State == "running" {
-			c.Uptime = web.Uptime(s.StartedAt, now)
+			// The daemon's timestamps: the wall clock, not the
+			// injectable one.
+			c.Uptime = web.Uptime(s.StartedAt, time.Now())
 		}
 		v.Services = append(v.Services, c)
 	}

@@ -129,7 +129,7 @@ func installData(s steps.InstallStatus, now time.Time) web.InstallData {
 			Health: st.Health, StartedAt: st.StartedAt, Expected: expected, Verdict: string(e.Verdict), Reason: e.Reason,
 		}
 		if st.State == deploy.StateRunning {
-			c.Uptime = web.Uptime(st.StartedAt, now)
+			c.Uptime = web.Uptime(st.StartedAt, time.Now()) // the daemon's clock
 		}
 		d.Services = append(d.Services, c)
 	}
