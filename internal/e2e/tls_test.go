@@ -105,6 +105,14 @@ func TestTLSUpload(t *testing.T) {
 	Upload(t, w.ctx, "chain", write("chain.crt", pki.chainPEM))
 	Upload(t, w.ctx, "key", write("good.key", goodKey))
 	Submit(t, w.ctx, `button[value="next"]`)
+	// Saved; its warning (a private root) is shown before going on.
+	if loc := Location(t, w.ctx); !strings.HasSuffix(loc, "/steps/tls?saved=warnings") {
+		t.Fatalf("after a good upload with a warning: %s", loc)
+	}
+	if statuses := tlsCheckStatuses(t, w.ctx); statuses["tls.chain"] != "warn" {
+		t.Errorf("the private root's warning is not shown: %v", statuses)
+	}
+	Submit(t, w.ctx, "#tls-next")
 	tlsWantStep(t, w.ctx, "buckets")
 
 	st := w.state(t)

@@ -142,10 +142,11 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		}
 		base := wizard.TLSInput{Mode: f.Mode, ACMEEmail: f.ACMEEmail, ACMEDirectory: dir, ACMEAccount: st.TLS.ACMEAccount}
 		// A certificate obtained earlier is kept while it can be used for
-		// the domain and is not due for renewal (a private CA's chain is
-		// the admin's to accept); otherwise a new one is ordered.
+		// the domain and is not due for renewal (a private CA's chain, a
+		// clock that is behind, are the admin's to accept); otherwise a
+		// new one is ordered.
 		if cert, key := earlier(); cert != "" {
-			if rep := lint(cert, "", key); rep.Usable() && !dueForRenewal(rep.Results) {
+			if rep := lint(cert, "", key); rep.Usable() && rep.NotAfter.Sub(now) >= certcheck.ExpiryWarning {
 				next = base
 				next.CertPEM, next.KeyPEM, next.Fingerprint = string(rep.FullChainPEM), string(rep.KeyPEM), rep.Fingerprint
 				results = rep.Results
@@ -192,18 +193,6 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		out.Made = &next
 	}
 	return out, err
-}
-
-// dueForRenewal reports whether a certificate's checks say it expired, is
-// not valid yet, or expires soon: an ACME certificate is then ordered
-// again rather than kept.
-func dueForRenewal(results []check.Result) bool {
-	for _, r := range results {
-		if (r.ID == certcheck.IDValidity || r.ID == certcheck.IDExpiry) && r.Status != check.Pass {
-			return true
-		}
-	}
-	return false
 }
 
 // followDomain re-derives the router certificate after the domain changed
