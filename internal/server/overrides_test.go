@@ -84,7 +84,11 @@ func TestEveryCheckOverridableOrNot(t *testing.T) {
 			step, submit := f.failingStep(t, res)
 			field := `input[name="` + wizard.OverrideField(tc.id) + `"]`
 
+			before, _ := f.deps.Store.Load()
 			r, doc := submit(nil)
+			if after, _ := f.deps.Store.Load(); after.Revision != before.Revision {
+				t.Errorf("the refused continue saved the state (revision %d to %d)", before.Revision, after.Revision)
+			}
 			if r.StatusCode != http.StatusUnprocessableEntity {
 				t.Fatalf("continue without a reason: %d, want 422", r.StatusCode)
 			}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,8 @@ import (
 	"github.com/carto-setup/carto-setup/internal/buckets"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/domaincheck"
+	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -182,5 +187,39 @@ func TestDemoDomainWarns(t *testing.T) {
 	}
 	if r := find(out.Run, "domain.resolves"); r.Status != check.Warn || !strings.Contains(r.Hint, "Demo mode") {
 		t.Errorf("domain.resolves in demo mode: %+v", r)
+	}
+}
+
+type busyPort80 struct{}
+
+func (busyPort80) Ensure(context.Context) error {
+	return &domaincheck.ListenError{Addr: ":80", Kind: domaincheck.ListenInUse, Err: errors.New("address already in use")}
+}
+
+// TestDomainCheckWithCARTOsRouterOnPort80: after the install CARTO's own
+// router holds port 80; the reachability check says so instead of asking
+// the admin to free the port.
+func TestDomainCheckWithCARTOsRouterOnPort80(t *testing.T) {
+	t.Parallel()
+	closed := testenv.ClosedPort(t)
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(closed)))
+	}}
+	for _, holds := range []bool{true, false} {
+		p := &DomainProbe{Resolver: resolver, Nonces: domaincheck.NewNonces(time.Now, 0), Port80: busyPort80{},
+			RouterHoldsPort80: func(context.Context) bool { return holds }}
+		var reach check.Result
+		for _, r := range p.Check(context.Background(), "carto.example.com", "") {
+			if r.ID == domaincheck.IDReachable {
+				reach = r
+			}
+		}
+		free := strings.Contains(reach.Hint, "Free port 80")
+		if holds && (free || reach.Status != check.Warn || !strings.Contains(reach.Message, "CARTO's router")) {
+			t.Errorf("router holds port 80: %+v", reach)
+		}
+		if !holds && !free {
+			t.Errorf("another program holds port 80: %+v", reach)
+		}
 	}
 }
