@@ -110,8 +110,8 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 	if f.Mode == wizard.TLSACME && held[heldACMECert] != "" {
 		// Obtained for an earlier attempt that needed a reason: use it
 		// rather than order another.
-		files = map[string]string{heldACMECert: held[heldACMECert], heldACMEKey: held[heldACMEKey]}
-		f.CertPEM, f.KeyPEM = held[heldACMECert], held[heldACMEKey]
+		files = map[string]string{heldACMECert: held[heldACMECert], heldACMEKey: held[heldACMEKey], heldACMEAccount: held[heldACMEAccount]}
+		f.CertPEM, f.KeyPEM, f.ACMEAccount = held[heldACMECert], held[heldACMEKey], held[heldACMEAccount]
 	}
 	if f.Mode == wizard.TLSUpload {
 		for _, name := range []string{wizard.FieldCert, wizard.FieldChain, wizard.FieldKey} {
@@ -144,7 +144,7 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 		case !hasOverrideErrors(out.Errors):
 			files = nil // the files themselves cannot be used: nothing to keep
 		case f.Mode == wizard.TLSACME && out.Made != nil:
-			files = map[string]string{heldACMECert: out.Made.CertPEM, heldACMEKey: out.Made.KeyPEM}
+			files = map[string]string{heldACMECert: out.Made.CertPEM, heldACMEKey: out.Made.KeyPEM, heldACMEAccount: out.Made.ACMEAccount}
 			checks.Errors, fieldErrs = out.Errors, nil
 		default:
 			checks.Errors, fieldErrs = out.Errors, steps.FailedFields(out.Run.Results)
@@ -163,8 +163,9 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 // The draft names of a certificate obtained from the CA for a submission
 // that then needed a reason.
 const (
-	heldACMECert = "acme_cert"
-	heldACMEKey  = "acme_key"
+	heldACMECert    = "acme_cert"
+	heldACMEKey     = "acme_key"
+	heldACMEAccount = "acme_account"
 )
 
 // hasOverrideErrors says the refusal asks for reasons (the input itself

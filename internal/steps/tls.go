@@ -26,6 +26,10 @@ type TLSForm struct {
 	// NoIssue checks without ordering a certificate, to spare the CA's
 	// rate limits (`carto-setup check`).
 	NoIssue bool
+	// ACMEAccount is the account key that obtained CertPEM when it comes
+	// from a submission that was refused (Outcome.Made); empty means the
+	// saved one.
+	ACMEAccount string
 }
 
 // TLSModeDefault is the mode offered on the wizard's first visit.
@@ -140,7 +144,11 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		if dir == "" {
 			dir = s.d.ACMEDirectory
 		}
-		base := wizard.TLSInput{Mode: f.Mode, ACMEEmail: f.ACMEEmail, ACMEDirectory: dir, ACMEAccount: st.TLS.ACMEAccount}
+		account := st.TLS.ACMEAccount
+		if f.ACMEAccount != "" {
+			account = f.ACMEAccount
+		}
+		base := wizard.TLSInput{Mode: f.Mode, ACMEEmail: f.ACMEEmail, ACMEDirectory: dir, ACMEAccount: account}
 		// A certificate obtained earlier is kept while it can be used for
 		// the domain and is not due for renewal (a private CA's chain, a
 		// clock that is behind, are the admin's to accept); otherwise a
@@ -162,7 +170,7 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		}
 		actx, cancel := context.WithTimeout(ctx, s.d.ACMETimeout)
 		defer cancel()
-		certPEM, keyPEM, account, err := s.d.ACME.Obtain(actx, domain, f.ACMEEmail, dir, []byte(st.TLS.ACMEAccount))
+		certPEM, keyPEM, usedAccount, err := s.d.ACME.Obtain(actx, domain, f.ACMEEmail, dir, []byte(account))
 		if err != nil {
 			s.d.Log.Warn("acme issuance failed", "domain", domain, "err", err)
 			msg := "The certificate could not be obtained."
@@ -177,7 +185,7 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		rep := lint(string(certPEM), "", string(keyPEM))
 		results = rep.Results
 		next = base
-		next.CertPEM, next.KeyPEM, next.Fingerprint, next.ACMEAccount = string(rep.FullChainPEM), string(rep.KeyPEM), rep.Fingerprint, string(account)
+		next.CertPEM, next.KeyPEM, next.Fingerprint, next.ACMEAccount = string(rep.FullChainPEM), string(rep.KeyPEM), rep.Fingerprint, string(usedAccount)
 		if len(rep.FullChainPEM) == 0 {
 			next.CertPEM, next.KeyPEM = string(certPEM), string(keyPEM)
 		}
