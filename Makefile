@@ -1,5 +1,5 @@
 # carto-setup: `make` runs lint and the tests. Every target is phony.
-.PHONY: all generate fmt lint vet staticcheck deadcode imports check-generated test test-all test-short build run demo bench bench-logs docker clean ci deps
+.PHONY: all generate fmt lint vet staticcheck deadcode imports check-generated test test-all test-short build run demo demo-deps demo-clean bench bench-logs docker clean ci deps
 
 SHELL   := /bin/bash
 GO      ?= go
@@ -89,9 +89,23 @@ build:
 run: build
 	./$(BIN) $(ARGS)
 
-# Start the wizard on a stand-in CARTO release (no licence needed).
-demo: build
+# Start the wizard on a stand-in CARTO release (no licence needed), with
+# the demo's own PostgreSQL (its programs are installed first when missing
+# and this is root). The wizard stops with Ctrl-C; the stack and the demo
+# database keep running until `make demo-clean`.
+demo: demo-deps
+	@echo "make demo: building $(BIN) (the first build downloads the Go modules and compiles everything: 3 to 6 minutes on 2 cores; later builds take seconds)..."
+	@$(MAKE) --no-print-directory build
+	@echo "make demo: starting the wizard on a stand-in CARTO release..."
 	./$(BIN) --demo $(ARGS)
+
+demo-deps:
+	@bash .ci/demo-deps
+
+# Stop the demo's stack and PostgreSQL and remove everything the demo made:
+# its containers, volumes and images, its database and its state directory.
+demo-clean: build
+	./$(BIN) down --demo --purge $(ARGS)
 
 # Go micro-benchmarks, then the wizard binary's start-up time, idle memory
 # and page-render latency (internal/bench/wizbench). Reports; never gates.

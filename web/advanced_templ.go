@@ -169,7 +169,7 @@ func AdvancedStep(v AdvancedStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("google_maps_api_key", "Google Maps API key (GOOGLE_MAPS_API_KEY)", v.Errors["google_maps_api_key"], v.SavedMapsKey, "off").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("google_maps_api_key", "Google Maps API key (GOOGLE_MAPS_API_KEY)", v.Errors["google_maps_api_key"], savedSecret(v.SavedMapsKey), "off").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -183,7 +183,7 @@ func AdvancedStep(v AdvancedStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("bigquery_oauth_client_secret", "BigQuery OAuth client secret", v.Errors["bigquery_oauth_client_secret"], v.SavedOAuthSecret, "off").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("bigquery_oauth_client_secret", "BigQuery OAuth client secret", v.Errors["bigquery_oauth_client_secret"], savedSecret(v.SavedOAuthSecret), "off").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

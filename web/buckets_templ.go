@@ -50,7 +50,7 @@ func BucketsStep(v BucketsStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = errorSummary(mergeErrors(v.Errors, v.Checks.Errors), append(bucketsFieldOrder, overrideOrder(v.Checks.Run)...)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = errorSummary(mergeErrors(v.Errors, v.Checks.Named()), append(bucketsFieldOrder, overrideOrder(v.Checks.Run)...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -95,7 +95,7 @@ func BucketsStep(v BucketsStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = fileField("gcs_key", gcsKeyLabel(v.SavedGCSKey), v.Errors["gcs_key"], ".json,application/json").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = fileField("gcs_key", fileLabel("Service-account key (JSON)", v.GCSKey), v.Errors["gcs_key"], ".json,application/json").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -111,7 +111,7 @@ func BucketsStep(v BucketsStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("s3_secret", "Secret access key", v.Errors["s3_secret"], v.SavedS3Secret, "new-password").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("s3_secret", "Secret access key", v.Errors["s3_secret"], v.S3Secret, "new-password").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -127,7 +127,7 @@ func BucketsStep(v BucketsStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("azure_key", "Access key", v.Errors["azure_key"], v.SavedAzureKey, "new-password").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("azure_key", "Access key", v.Errors["azure_key"], v.AzureKey, "new-password").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -172,14 +172,14 @@ func BucketsStep(v BucketsStepView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, ", then test again:</strong><pre>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, ", then test again:</strong><pre class=\"wrap\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var5 string
 				templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(f.Text)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/buckets.templ`, Line: 43, Col: 18}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/buckets.templ`, Line: 43, Col: 31}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 				if templ_7745c5c3_Err != nil {
@@ -202,13 +202,6 @@ func BucketsStep(v BucketsStepView) templ.Component {
 		}
 		return nil
 	})
-}
-
-func gcsKeyLabel(saved bool) string {
-	if saved {
-		return "Service-account key (JSON) — one is saved; upload to replace it"
-	}
-	return "Service-account key (JSON)"
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -52,7 +52,7 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = errorSummary(mergeErrors(v.Errors, v.Checks.Errors), append(databaseFieldOrder, overrideOrder(v.Checks.Run)...)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = errorSummary(mergeErrors(v.Errors, v.Checks.Named()), append(databaseFieldOrder, overrideOrder(v.Checks.Run)...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -106,7 +106,7 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("admin_password", "Admin password", v.Errors["admin_password"], v.SavedAdminPassword, "new-password").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("admin_password", "Admin password", v.Errors["admin_password"], v.AdminPassword, "new-password").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -118,7 +118,7 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("workspace_password", "Workspace password", v.Errors["workspace_password"], v.SavedWorkspacePassword, "new-password").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("workspace_password", "Workspace password", v.Errors["workspace_password"], v.WorkspacePassword, "new-password").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -142,7 +142,7 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = fileField("ca", caLabel(v.HasCA), v.Errors["ca"], ".pem,.crt").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = fileField("ca", fileLabel("CA certificate (PEM), for a private or self-signed server certificate", v.CA), v.Errors["ca"], ".pem,.crt").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -165,7 +165,7 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = passwordField("cache_password", "Cache password", v.Errors["cache_password"], v.SavedCachePassword, "new-password").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = passwordField("cache_password", "Cache password", v.Errors["cache_password"], v.CachePassword, "new-password").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -173,7 +173,7 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = fileField("cache_ca", caLabel(v.HasCacheCA), v.Errors["cache_ca"], ".pem,.crt").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = fileField("cache_ca", fileLabel("Cache CA certificate (PEM)", v.CacheCA), v.Errors["cache_ca"], ".pem,.crt").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -203,13 +203,6 @@ func DatabaseStep(v DatabaseStepView) templ.Component {
 		}
 		return nil
 	})
-}
-
-func caLabel(saved bool) string {
-	if saved {
-		return "CA certificate (PEM) — one is saved; upload to replace it"
-	}
-	return "CA certificate (PEM), for a private or self-signed server certificate"
 }
 
 var _ = templruntime.GeneratedTemplate

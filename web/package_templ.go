@@ -46,7 +46,7 @@ func PackageStep(v PackageStepView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = errorSummary(mergeErrors(v.Errors, v.Checks.Errors), []string{"zip", "customer_env", "key_json"}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = errorSummary(mergeErrors(v.Errors, v.Checks.Named()), append([]string{"zip", "customer_env", "key_json"}, overrideOrder(v.Checks.Run)...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

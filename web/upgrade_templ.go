@@ -2195,4 +2195,15 @@ func stepClass(s upgradeflow.StepStatus) string {
 	return "warn"
 }
 
+// boardStatus is the status class of a board row's state.
+func boardStatus(s string) string {
+	switch s {
+	case "ok":
+		return "pass"
+	case "failed":
+		return "fail"
+	}
+	return "warn"
+}
+
 var _ = templruntime.GeneratedTemplate

@@ -15,18 +15,26 @@ type StepLink struct {
 	Done      bool
 	Reachable bool
 	Current   bool
+	// Changed marks a step that is out of date with the running install
+	// (wizard.State.ChangedSinceInstall).
+	Changed bool
 }
 
 // Progress is the step indicator's model.
 type Progress struct {
 	Links []StepLink
+	// Installed adds the Status page, the home page once installed;
+	// StatusCurrent marks it as the page shown.
+	Installed     bool
+	StatusCurrent bool
 }
 
 // NewProgress builds the indicator for the current step.
 func NewProgress(st wizard.State, current wizard.Step) Progress {
-	var p Progress
+	p := Progress{Installed: st.Installed()}
 	for _, s := range wizard.Steps {
-		p.Links = append(p.Links, StepLink{Step: s, Done: st.Done[s], Reachable: wizard.Reachable(st, s), Current: s == current})
+		p.Links = append(p.Links, StepLink{Step: s, Done: st.Done[s], Reachable: wizard.Reachable(st, s), Current: s == current,
+			Changed: st.ChangedSinceInstall(s)})
 	}
 	return p
 }
@@ -57,6 +65,55 @@ type ChecksView struct {
 	Run     wizard.CheckRun
 	Reasons map[string]string
 	Errors  wizard.FieldErrors
+	// Continue says the page offers Continue: only then does a failure
+	// that may be overridden get a reason field.
+	Continue bool
+}
+
+// Named returns the problems with the reasons as the error summary lists
+// them: each names its check and says what failed.
+func (v ChecksView) Named() wizard.FieldErrors {
+	out := wizard.FieldErrors{}
+	for _, r := range v.Run.Results {
+		field := wizard.OverrideField(r.ID)
+		if msg, ok := v.Errors[field]; ok {
+			out[field] = r.ID + ": " + r.Message + " " + msg
+		}
+	}
+	return out
+}
+
+// problems are the results that did not pass, failures first; passed are
+// the rest, which the table collapses.
+func (v ChecksView) problems() []wizard.StoredResult {
+	var fails, warns []wizard.StoredResult
+	for _, r := range v.Run.Results {
+		switch r.Status {
+		case check.Fail, check.Error:
+			fails = append(fails, r)
+		case check.Warn:
+			warns = append(warns, r)
+		}
+	}
+	return append(fails, warns...)
+}
+
+func (v ChecksView) passed() []wizard.StoredResult {
+	var out []wizard.StoredResult
+	for _, r := range v.Run.Results {
+		if r.Status == check.Pass {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// cause is the failing check whose reason covers r, if any.
+func (v ChecksView) cause(r wizard.StoredResult) string {
+	if c, ok := wizard.Cause(v.Run.Results, r); ok {
+		return c.ID
+	}
+	return ""
 }
 
 // PreflightStepView is the preflight page.
@@ -107,13 +164,13 @@ type DatabaseStepView struct {
 	Progress Progress
 	Input    wizard.DatabaseInput
 	Cache    wizard.CacheInput
-	// Saved says which secrets already have a saved value, so the page
-	// can say "leave blank to keep".
-	SavedAdminPassword, SavedWorkspacePassword, SavedCachePassword bool
-	HasCA, HasCacheCA                                              bool
-	Errors                                                         wizard.FieldErrors
-	Checks                                                         ChecksView
-	Notice                                                         string
+	// The secrets and files say whether a value is saved or held for
+	// the form, so the page can say "leave blank to keep".
+	AdminPassword, WorkspacePassword, CachePassword Secret
+	CA, CacheCA                                     Secret
+	Errors                                          wizard.FieldErrors
+	Checks                                          ChecksView
+	Notice                                          string
 }
 
 // TLSStepView is the router certificate page. It never carries the key.
@@ -128,6 +185,10 @@ type TLSStepView struct {
 	HasCert     bool
 	Fingerprint string
 	Notice      string
+	AcceptTOS   bool
+	// NextURL offers the way on after a certificate with warnings was
+	// saved.
+	NextURL string
 }
 
 // The Let's Encrypt directories offered; a custom directory set from the
@@ -166,20 +227,6 @@ type ReviewStepView struct {
 	Error    string
 }
 
-// ServiceView is one row of the install board.
-type ServiceView struct {
-	Service   string
-	Container string
-	State     string // created, running, restarting, exited, …
-	ExitCode  int
-	Restarts  int
-	Health    string
-	StartedAt time.Time
-	Expected  string // "running" or "exited (0)"
-	Status    string // "ok", "pending" or "failed"
-	Reason    string
-}
-
 // FailingView names a service that failed, with its last log lines.
 type FailingView struct {
 	Service   string
@@ -195,13 +242,38 @@ type InstallData struct {
 	Error    string
 	Started  time.Time
 	Ended    time.Time
-	Services []ServiceView
+	Services []ChipView
 	Failing  []FailingView
 	Lines    []string // the latest log lines, for the page without JS
+	// Now is when the page was rendered, for the elapsed time.
+	Now time.Time
 }
 
 // Running reports whether the job is still going.
 func (d InstallData) Running() bool { return d.Status == "running" }
+
+// Ready counts the services in their expected state.
+func (d InstallData) Ready() int {
+	n := 0
+	for _, s := range d.Services {
+		if s.Verdict == "ok" {
+			n++
+		}
+	}
+	return n
+}
+
+// Elapsed is how long the install ran, or has run so far.
+func (d InstallData) Elapsed() string {
+	end := d.Ended
+	if end.IsZero() {
+		end = d.Now
+	}
+	if d.Started.IsZero() || end.Before(d.Started) {
+		return ""
+	}
+	return Duration(end.Sub(d.Started))
+}
 
 // JobPageView is the install page.
 type JobPageView struct {
@@ -215,11 +287,11 @@ type JobPageView struct {
 
 // BucketsStepView is the buckets page; it never carries a key or secret.
 type BucketsStepView struct {
-	Progress                                  Progress
-	Input                                     wizard.BucketsInput
-	SavedGCSKey, SavedS3Secret, SavedAzureKey bool
-	Errors                                    wizard.FieldErrors
-	Checks                                    ChecksView
+	Progress                   Progress
+	Input                      wizard.BucketsInput
+	GCSKey, S3Secret, AzureKey Secret
+	Errors                     wizard.FieldErrors
+	Checks                     ChecksView
 	// Fixes are the CORS rules to apply, per bucket, with the command.
 	Fixes []CORSFix
 }

@@ -77,6 +77,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.History(env, rest)
 	case "restore":
 		err = cli.Restore(ctx, env, rest)
+	case "smoke":
+		err = cli.Smoke(ctx, env, rest)
+	case "down":
+		err = cli.Down(ctx, env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	case "standin":
@@ -105,7 +109,8 @@ const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
 ` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage +
-	cli.UpgradeUsage + cli.HistoryUsage + cli.RestoreUsage
+	cli.UpgradeUsage + cli.HistoryUsage + cli.RestoreUsage +
+	cli.SmokeUsage + cli.DownUsage
 
 // newEnv is what every command gets: the streams, the environment, the
 // clock, the version, and the one constructor of the live checks.
@@ -159,8 +164,13 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if _, err := store.Load(); err != nil {
 		return err // a damaged or newer state file: say so before serving
 	}
+	if cfg.Demo {
+		startDemoDatabase(ctx, cfg, store, env.Stdout)
+	}
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
+	statusReader, stopStatus := startStatus(jobCtx, cfg, log)
+	defer stopStatus()
 	runner, err := jobs.NewRunner(jobCtx, filepath.Join(cfg.StateDir, "jobs"), now)
 	if err != nil {
 		return err
@@ -177,7 +187,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
 		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages, History: hist}),
-		Smoke: smoke, Bundle: smoke, Upgrade: upgrades,
+		Smoke: smoke, Bundle: smoke, Upgrade: upgrades, Status: statusReader,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

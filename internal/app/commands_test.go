@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version", "upgrade", "history", "restore"}
+var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version", "upgrade", "history", "restore", "smoke", "down"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -71,6 +71,13 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		{"upgrade", []string{"upgrade", "--answers", pkgAnswers}, 2, "domain: missing"},
 		{"history", []string{"history"}, 0, "No install, upgrade or restore is recorded yet."},
 		{"restore", []string{"restore", "1"}, 1, "no such entry"},
+		// Nothing is installed from this state: the smoke test cannot
+		// pass, and says why.
+		{"smoke", []string{"smoke", "--json"}, 1, "nothing is installed"},
+		// The env case wrote .env: down stops that (empty) project; a
+		// project of its own, so no other stack on this host is touched.
+		{"down", []string{"down", "--project", "cmdtest" + strconv.Itoa(os.Getpid())}, 0, "Stopping the stack cmdtest"},
+		{"down --purge", []string{"down", "--purge"}, 2, "needs --demo"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

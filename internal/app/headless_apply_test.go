@@ -178,9 +178,33 @@ func TestApplyExportedAnswers(t *testing.T) {
 		}
 	}
 
-	// The same answers with a wrong database password, continuing past
-	// the failed check: the install fails, exit 1, and stderr names
-	// workspace-migrations with its last log lines.
+	// `carto-setup smoke` checks what is installed, from a shell: exit 0
+	// on the healthy install, 1 once a service is stopped by hand.
+	smokeArgs := append([]string{"smoke", "--json", "--state-dir", applyState, "--project", project, "--standin-binary", bin}, common...)
+	code, stdout, stderr = runApp(t, smokeArgs...)
+	if code != 0 || decodeChecks(t, stdout).status("smoke.tls.domain") != "pass" {
+		t.Fatalf("smoke of the healthy install: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	api := composeService(t, project, "workspace-api")
+	if out, err := exec.Command("docker", "stop", "-t", "2", api).CombinedOutput(); err != nil {
+		t.Fatalf("docker stop: %v %s", err, out)
+	}
+	code, stdout, stderr = runApp(t, smokeArgs...)
+	if code != 1 || decodeChecks(t, stdout).status("smoke.service.workspace-api") != "fail" || !strings.Contains(stderr, "smoke.service.workspace-api") {
+		t.Errorf("smoke with workspace-api stopped: exit %d, want 1\nstderr: %s", code, stderr)
+	}
+	if out, err := exec.Command("docker", "start", api).CombinedOutput(); err != nil {
+		t.Fatalf("docker start: %v %s", err, out)
+	}
+
+	// The same answers against a PostgreSQL whose pg_hba.conf admits this
+	// VM's address on the bridge but not the Compose network's: every
+	// check passes from the VM, the migrations fail in their container.
+	// The install fails, exit 1, and stderr names workspace-migrations
+	// with its last log lines. (A wrong password cannot be continued
+	// past, so that is not how a failed install is made.)
+	hostOnly := pgtest.Start(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"},
+		HBA: []string{"host all all samehost scram-sha-256"}}) // this host's own addresses only
 	text, err := os.ReadFile(answersFile)
 	if err != nil {
 		t.Fatal(err)
@@ -189,10 +213,11 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("not-the-password"), 0o600)
-	f.Database.AdminPasswordFile = wrong
-	f.Overrides = append(f.Overrides, answers.Override{Check: "database.auth", Reason: "testing a failed install"})
+	hostOnlyPassword := filepath.Join(t.TempDir(), "password")
+	os.WriteFile(hostOnlyPassword, []byte(hostOnly.Password), 0o600)
+	f.Database.AdminPasswordFile = hostOnlyPassword
+	f.Database.Port = hostOnly.Port
+	f.Database.AdminUser = hostOnly.User
 	text, err = yaml.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +228,10 @@ func TestApplyExportedAnswers(t *testing.T) {
 		"--project", project, "--standin-binary", bin, "--expect-timeout", "4m"}, common...)...)
 	t.Logf("failed apply progress:\n%s", stderr)
 	if code != 1 {
-		t.Fatalf("apply with a wrong password: exit %d, want 1\nstdout:\n%s", code, stdout)
+		t.Fatalf("apply with the containers refused by pg_hba.conf: exit %d, want 1\nstdout:\n%s", code, stdout)
+	}
+	if st := decodeChecks(t, stdout).status("database.auth"); st != "pass" {
+		t.Errorf("database.auth from this VM: %q, want pass (only the containers are refused)", st)
 	}
 	if decodeApply(t, stdout).status("install.deploy") != "fail" {
 		t.Errorf("install.deploy does not fail in the JSON:\n%s", stdout)
@@ -211,7 +239,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if !strings.Contains(stderr, "workspace-migrations failed") || !strings.Contains(stderr, "Last log lines of") {
 		t.Errorf("stderr does not name workspace-migrations with its last log lines")
 	}
-	if strings.Contains(stdout+stderr, "not-the-password") {
+	if strings.Contains(stdout+stderr, hostOnly.Password) {
 		t.Error("apply printed the password")
 	}
 }
@@ -249,4 +277,16 @@ func teardown(t *testing.T, dir, project, version string) {
 		}
 		eng.Close()
 	}
+}
+
+// composeService returns the ID of a service's container in project.
+func composeService(t *testing.T, project, service string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project,
+		"--filter", "label=com.docker.compose.service="+service).Output()
+	id := strings.TrimSpace(string(out))
+	if err != nil || id == "" || strings.Contains(id, "\n") {
+		t.Fatalf("container of %s: %q %v", service, id, err)
+	}
+	return id
 }

@@ -292,47 +292,54 @@ func TestCheckDatabaseFailures(t *testing.T) {
 	}
 }
 
-// TestCheckCertificateAndOverrides uploads a certificate whose names do
-// not cover the domain: tls.san fails, an override in the file lets the
-// check pass, and a failure that cannot be overridden (a key that does
-// not match) still fails with one.
+// TestCheckCertificateAndOverrides uploads a certificate for the domain
+// that has expired: tls.validity fails, and an override in the file lets
+// the check pass (the server still works, the admin knows). Failures that
+// cannot be overridden still fail with one: names that do not cover the
+// domain, and a key that does not match.
 func TestCheckCertificateAndOverrides(t *testing.T) {
 	r := newHeadlessRelease(t)
-	now := time.Now()
-	certPEM, keyPEM, _, err := certcheck.SelfSigned("other.example.com", now)
+	longAgo := time.Now().AddDate(-2, 0, 0)
+	expired, expiredKey, _, err := certcheck.SelfSigned("carto.example.com", longAgo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherKey, _, err := certcheck.SelfSigned("other.example.com", now)
+	other, otherKey, _, err := certcheck.SelfSigned("other.example.com", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.write(t, "other.crt", string(certPEM))
-	r.write(t, "other.key", string(keyPEM))
-	r.write(t, "wrong.key", string(otherKey))
-	tls := "version: 1\ndomain: carto.example.com\ntls: {mode: upload, cert_file: {PKG}/other.crt, key_file: {PKG}/%s}\n"
+	r.write(t, "expired.crt", string(expired))
+	r.write(t, "expired.key", string(expiredKey))
+	r.write(t, "other.crt", string(other))
+	r.write(t, "other.key", string(otherKey))
+	tls := "version: 1\ndomain: carto.example.com\ntls: {mode: upload, cert_file: {PKG}/%s.crt, key_file: {PKG}/%s.key}\n"
 
-	code, stdout, stderr := r.run(t, "check", "tls", "--json", "--answers", r.answers(t, fmt.Sprintf(tls, "other.key")))
-	if got := decodeChecks(t, stdout).status(certcheck.IDSAN); got != "fail" || code != 1 {
-		t.Fatalf("tls.san %q, exit %d; stderr: %s", got, code, stderr)
+	code, stdout, stderr := r.run(t, "check", "tls", "--json", "--answers", r.answers(t, fmt.Sprintf(tls, "expired", "expired")))
+	if got := decodeChecks(t, stdout).status(certcheck.IDValidity); got != "fail" || code != 1 {
+		t.Fatalf("tls.validity %q, exit %d; stderr: %s", got, code, stderr)
 	}
 
-	withOverride := fmt.Sprintf(tls, "other.key") + "overrides:\n  - {check: tls.san, reason: the name is added by the load balancer}\n"
+	withOverride := fmt.Sprintf(tls, "expired", "expired") + "overrides:\n  - {check: tls.validity, reason: a renewed certificate is on its way}\n"
 	code, stdout, stderr = r.run(t, "check", "--answers", r.answers(t, withOverride), "tls") // flags before the step
 	if code != 0 {
-		t.Fatalf("exit %d with tls.san overridden\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		t.Fatalf("exit %d with tls.validity overridden\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "fail (overridden)") || !strings.Contains(stdout, "the name is added by the load balancer") {
+	if !strings.Contains(stdout, "fail (overridden)") || !strings.Contains(stdout, "a renewed certificate is on its way") {
 		t.Errorf("the table does not show the override:\n%s", stdout)
 	}
 
-	fixed := fmt.Sprintf(tls, "wrong.key") + "overrides:\n  - {check: tls.key.match, reason: try anyway}\n"
-	code, stdout, stderr = r.run(t, "check", "tls", "--json", "--answers", r.answers(t, fixed))
-	if got := decodeChecks(t, stdout).status(certcheck.IDKeyMatch); got != "fail" || code != 1 {
-		t.Fatalf("tls.key.match %q, exit %d (a key mismatch cannot be overridden); stderr: %s", got, code, stderr)
-	}
-	if strings.Contains(stdout+stderr, "PRIVATE KEY") {
-		t.Error("the output shows a private key")
+	for _, tc := range []struct{ cert, key, id string }{
+		{"other", "other", certcheck.IDSAN},        // names that do not cover the domain
+		{"expired", "other", certcheck.IDKeyMatch}, // a key that does not match
+	} {
+		fixed := fmt.Sprintf(tls, tc.cert, tc.key) + "overrides:\n  - {check: " + tc.id + ", reason: try anyway}\n"
+		code, stdout, stderr = r.run(t, "check", "tls", "--json", "--answers", r.answers(t, fixed))
+		if got := decodeChecks(t, stdout).status(tc.id); got != "fail" || code != 1 {
+			t.Fatalf("%s %q, exit %d (it cannot be overridden); stderr: %s", tc.id, got, code, stderr)
+		}
+		if strings.Contains(stdout+stderr, "PRIVATE KEY") {
+			t.Error("the output shows a private key")
+		}
 	}
 }
 

@@ -51,6 +51,7 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 	if err != nil {
 		return nil, err
 	}
+	lv.domain.RouterHoldsPort80 = routerHoldsPort80(cfg.Dir, cfg.Project)
 	w := &cli.Wiring{
 		Config: cfg,
 		Steps: steps.Deps{
@@ -66,6 +67,7 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 			Advanced: steps.AdvancedFunc(func(ctx context.Context, c proxycheck.Config) []check.Result {
 				return proxycheck.Run(ctx, proxycheck.DefaultDeps(), c)
 			}),
+			Demo: cfg.Demo, Containers: containerNetwork(cfg.Project),
 		},
 		ProbeBinary: cfg.StandinBinary,
 		Address:     "127.0.0.1",
@@ -81,6 +83,9 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 	}
 	if cfg.StandinBinary != "" {
 		w.EnsureImages = standinImages(cfg.StandinBinary)
+	}
+	if cfg.Demo {
+		w.StopDemo = demoStopper(cfg, o.Output)
 	}
 	return w, nil
 }

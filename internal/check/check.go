@@ -21,17 +21,21 @@ const (
 // was seen and what is needed, Message says what happened in a sentence and
 // Hint how to fix it. Field names the form field a failure belongs to so the
 // wizard can render it inline; Fixed marks results that cannot be overridden
-// (overrides.md lists every ID and when it is fixed).
+// (overrides.md lists every ID and when it is fixed). CoveredBy names the
+// check whose failure explains this one (no DNS record explains why the
+// domain cannot be fetched): while that check fails too, its reason covers
+// this failure and no separate one is asked for.
 type Result struct {
-	Step     string `json:"step"`
-	ID       string `json:"id"`
-	Status   Status `json:"status"`
-	Measured string `json:"measured"`
-	Required string `json:"required"`
-	Message  string `json:"message"`
-	Hint     string `json:"hint"`
-	Field    string `json:"-"`
-	Fixed    bool   `json:"-"`
+	Step      string `json:"step"`
+	ID        string `json:"id"`
+	Status    Status `json:"status"`
+	Measured  string `json:"measured"`
+	Required  string `json:"required"`
+	Message   string `json:"message"`
+	Hint      string `json:"hint"`
+	Field     string `json:"-"`
+	Fixed     bool   `json:"-"`
+	CoveredBy string `json:"-"`
 }
 
 // Failed reports whether any result failed.

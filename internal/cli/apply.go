@@ -181,7 +181,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintln(env.Stderr, "carto-setup apply: the history entry could not be finished:", err)
 		}
 	}()
-	err = inst.Install(ctx, plan, env.Stderr)
+	err = inst.Install(ctx, st, plan, env.Stderr)
 	if err != nil {
 		outcome = err
 	}

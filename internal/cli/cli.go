@@ -54,6 +54,10 @@ type Wiring struct {
 	// ClosePort80 releases port 80 at once; Close releases everything.
 	ClosePort80 func()
 	Close       func()
+	// StopDemo stops the demo's PostgreSQL and, with purge, removes the
+	// demo (its images, database and state directory); nil without
+	// --demo.
+	StopDemo func(ctx context.Context, purge bool) error
 }
 
 // ExitError carries a process exit status; the command has already said

@@ -60,6 +60,15 @@ func Down(ctx context.Context, tool Tool, dir, project string, out io.Writer) er
 	return downRetrying(ctx, func() error { return run(ctx, "down", tool, dir, project, out, "down", "--remove-orphans") })
 }
 
+// DownVolumes runs `down --volumes --remove-orphans`: as Down, and the
+// project's named volumes (the embedded database's data) are removed too.
+// Only for a throwaway install such as the demo.
+func DownVolumes(ctx context.Context, tool Tool, dir, project string, out io.Writer) error {
+	return downRetrying(ctx, func() error {
+		return run(ctx, "down", tool, dir, project, out, "down", "--volumes", "--remove-orphans")
+	})
+}
+
 // downRetrying runs down again when the daemon refused to remove the
 // project network because an endpoint was still attached: Docker 20.10
 // releases the endpoint of a container it has just removed a moment later,

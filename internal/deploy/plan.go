@@ -176,7 +176,7 @@ func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, er
 		}
 	}
 	if crlf {
-		notices = append(notices, "customer.env had Windows (CRLF) line ends or a byte order mark; it is written with LF and without the mark, since bash `source` would keep the \\r in every value.")
+		notices = append(notices, "customer.env had Windows (CRLF) line ends or a byte order mark; it is written with LF and without the mark, since bash's source would keep the \\r in every value.")
 	}
 	var rec *Record
 	if opts.StateDir != "" {

@@ -68,14 +68,21 @@ type installFixture struct {
 
 func newInstallFixture(t *testing.T) *installFixture {
 	t.Helper()
+	// The containers reach the database through the Docker bridge.
+	return newInstallFixtureWith(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"}})
+}
+
+// newInstallFixtureWith is newInstallFixture with its PostgreSQL started
+// with pgo.
+func newInstallFixtureWith(t *testing.T, pgo pgtest.Options) *installFixture {
+	t.Helper()
 	NeedDocker(t)
 	bin := StaticBinary(t)
 	f := &installFixture{release: t.TempDir(), pkgDir: t.TempDir(), project: fmt.Sprintf("e2e%06d", rand.IntN(1e6)), version: fmt.Sprintf("2026.8.11-e2e%d", rand.IntN(1e6))}
 	if err := release.Write(f.release, f.version); err != nil {
 		t.Fatal(err)
 	}
-	// The containers reach the database through the Docker bridge.
-	f.pg = pgtest.Start(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"}})
+	f.pg = pgtest.Start(t, pgo)
 	env := release.SampleCustomerEnv("carto3-onprem.lan") // the wizard sets the real domain
 	env = append(env, fmt.Sprintf("ROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\n", testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t))...)
 	key, err := release.SampleKeyJSON()
@@ -249,7 +256,7 @@ func TestInstallStandinRelease(t *testing.T) {
 	if len(seen) < 3 {
 		t.Fatalf("live log lines arrived from %d containers while installing (%v), want at least 3", len(seen), seen)
 	}
-	rows := Get(t, ctx, "board", chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#board tr[data-service]")).map(function(r){ return [r.dataset.service, r.dataset.status + " " + r.querySelector(".state").textContent] }))`))
+	rows := Get(t, ctx, "board", chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#board li[data-service]")).map(function(r){ return [r.dataset.service, r.dataset.status + " " + r.querySelector(".state").textContent.replace(/ \(.*$/, "")] }))`))
 	if rows["workspace-migrations"] != "ok exited" {
 		t.Fatalf("workspace-migrations on the board: %q", rows["workspace-migrations"])
 	}
@@ -257,6 +264,9 @@ func TestInstallStandinRelease(t *testing.T) {
 		if svc != "workspace-migrations" && st != "ok running" {
 			t.Errorf("%s on the board: %q, want ok running", svc, st)
 		}
+	}
+	if got, want := Text(t, ctx, "#board-ready strong"), fmt.Sprintf("%d of %d ready", len(rows), len(rows)); got != want {
+		t.Errorf("ready count %q, want %q", got, want)
 	}
 	// The migrations really created the workspace role and database.
 	var n int
@@ -286,26 +296,31 @@ func TestInstallStandinRelease(t *testing.T) {
 	}
 }
 
-// TestInstallWrongDatabasePassword installs with a wrong admin password
-// (continuing past the failed check with a reason): the board names
-// workspace-migrations with its last log lines and a hint.
-func TestInstallWrongDatabasePassword(t *testing.T) {
-	f := newInstallFixture(t)
+// TestInstallContainersRefusedByDatabase installs against a PostgreSQL
+// whose pg_hba.conf admits this host but not the Compose network: every
+// check passes from the VM, the migrations fail in their container, and
+// the board names workspace-migrations with its last log lines. (A wrong
+// password can no longer be continued past: that install could not work.)
+func TestInstallContainersRefusedByDatabase(t *testing.T) {
+	f := newInstallFixtureWith(t, pgtest.Options{ListenAddrs: []string{"172.17.0.1"}, HBA: []string{"host all all samehost scram-sha-256"}})
 	ctx := Browser(t, true)
-	f.walkToReview(t, ctx, "not-the-password")
+	f.walkToReview(t, ctx, f.pg.Password)
 	Submit(t, ctx, `button[value="install"]`)
 	status, _ := watchInstall(t, ctx)
 	if status != "failed" {
-		t.Fatalf("install %s with a wrong database password; page: %s", status, pageText(ctx))
+		t.Fatalf("install %s with the containers refused by the database; page: %s", status, pageText(ctx))
 	}
 	failing := Get(t, ctx, "failing", chromedp.Evaluate[string](`(function(){ var f = document.querySelector('.failing[data-service="workspace-migrations"]'); return f ? f.innerText : "" })()`))
 	if failing == "" {
 		t.Fatalf("workspace-migrations is not named as failing; page: %s", pageText(ctx))
 	}
-	if !strings.Contains(strings.ToLower(failing), "password") && !strings.Contains(strings.ToLower(failing), "authentication") {
-		t.Errorf("the failing block has no log line about authentication: %q", failing)
+	if !strings.Contains(failing, "pg_hba") {
+		t.Errorf("the failing block has no log line about pg_hba.conf: %q", failing)
 	}
-	if strings.Contains(failing, "not-the-password") {
-		t.Error("the typed password appears in the page")
+	if chip := Get(t, ctx, "chip", chromedp.Evaluate[string](`(function(){ var c = document.querySelector('#board li[data-service="workspace-migrations"]'); return c ? c.dataset.status : "" })()`)); chip != "failed" {
+		t.Errorf("the workspace-migrations chip is %q, want failed", chip)
+	}
+	if strings.Contains(pageText(ctx), f.pg.Password) {
+		t.Error("the password appears in the page")
 	}
 }

@@ -28,6 +28,11 @@ type ContainerInfo struct {
 	Tty       bool
 	StartedAt time.Time
 	ExitCode  int
+	// Health is the healthcheck's status (healthy, unhealthy, starting),
+	// "" without a healthcheck; RestartCount counts the daemon's restarts
+	// under the restart policy. InspectContainer only.
+	Health       string
+	RestartCount int
 }
 
 // ProjectContainers lists the containers of a Compose project, running or
@@ -54,7 +59,11 @@ func (c *Client) InspectContainer(ctx context.Context, id string) (ContainerInfo
 		info.Running = r.State.Running
 		info.ExitCode = r.State.ExitCode
 		info.StartedAt, _ = time.Parse(time.RFC3339Nano, r.State.StartedAt)
+		if r.State.Health != nil {
+			info.Health = string(r.State.Health.Status)
+		}
 	}
+	info.RestartCount = r.RestartCount
 	return info, nil
 }
 

@@ -39,7 +39,7 @@ func (d *Deps) handleRemoveFailed(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	view := web.JobPageView{Progress: web.NewProgress(st, wizard.Install), Job: installData(job)}
+	view := web.JobPageView{Progress: web.NewProgress(st, wizard.Install), Job: installData(job, d.Now())}
 	if !d.canRemove(st, job) {
 		view.Cleanup = &web.CleanupView{Error: "Only a failed first install can be removed: this one is running, succeeded, or an install succeeded before."}
 		return render(w, r, http.StatusConflict, web.JobPage(view))

@@ -13,7 +13,15 @@ import (
 const lockConfirm = "lock"
 
 func (d *Deps) finishView(st wizard.State) (web.FinishView, error) {
-	v := web.FinishView{Progress: web.NewProgress(st, wizard.Smoke), Domain: st.Domain.Domain, Smoke: st.Checks[wizard.Smoke], Overrides: st.Overrides, ConfirmText: lockConfirm}
+	v := web.FinishView{Progress: web.NewProgress(st, wizard.Smoke), Domain: st.Domain.Domain, Smoke: st.Checks[wizard.Smoke], ConfirmText: lockConfirm}
+	if st.LastInstall.Domain != "" {
+		v.Domain = st.LastInstall.Domain // the links go where CARTO answers now
+	}
+	for _, o := range st.Overrides {
+		if o.Reason != wizard.WarningReason {
+			v.Overrides = append(v.Overrides, o)
+		}
+	}
 	if d.Smoke != nil {
 		var err error
 		if v.Checklist, err = d.checklist(); err != nil {
@@ -59,7 +67,7 @@ func (d *Deps) handleLock(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		v.Error = "Type " + lockConfirm + " in the box to lock the wizard."
+		v.Error = "Type the word " + lockConfirm + " in this box to lock the wizard."
 		return render(w, r, http.StatusUnprocessableEntity, web.FinishPage(v))
 	}
 	if err := d.Auth.Lock(); err != nil {

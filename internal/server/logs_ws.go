@@ -37,7 +37,7 @@ type logMessage struct {
 	Cursors  logstream.Cursors `json:"cursors,omitempty"`
 	Status   string            `json:"status,omitempty"`
 	Error    string            `json:"error,omitempty"`
-	Services []web.ServiceView `json:"services,omitempty"`
+	Services []web.ChipView    `json:"services,omitempty"`
 	Failing  []web.FailingView `json:"failing,omitempty"`
 	More     bool              `json:"more,omitempty"`
 }
@@ -67,7 +67,7 @@ func (d *Deps) handleJobPoll(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	hub, ok := d.Installer.Logs(id)
 	st, ok2 := d.Installer.Status(id)
-	job := installData(st)
+	job := installData(st, d.Now())
 	if !ok || !ok2 {
 		return &appError{Status: http.StatusNotFound, Title: "No such install", Message: "There is no install with that ID."}
 	}
@@ -141,7 +141,7 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	var lastBoard []byte
 	sendBoard := func() (finished, ok bool) {
 		st, found := d.Installer.Status(id)
-		job := installData(st)
+		job := installData(st, d.Now())
 		if !found {
 			return true, true
 		}

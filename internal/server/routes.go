@@ -13,11 +13,15 @@ import (
 // routes lists every URL the wizard serves. Only /healthz, the static
 // assets and the sign-in page itself are reachable without a session.
 func routes(d *Deps) *chi.Mux {
+	if d.drafts == nil {
+		d.drafts = newDrafts()
+	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.Recoverer, d.logRequests, d.securityHeaders, d.hostCheck, d.crossOrigin)
 
 	// Public.
 	r.Get("/healthz", handleHealthz)
+	r.Get("/favicon.ico", handleFavicon)
 	r.Handle(static.Prefix+"*", static.Handler())
 	r.Method(http.MethodGet, "/signin", d.handle(d.handleSignInForm))
 	r.Method(http.MethodPost, "/signin", d.handle(d.handleSignInSubmit))
@@ -26,6 +30,7 @@ func routes(d *Deps) *chi.Mux {
 	r.Group(func(r chi.Router) {
 		r.Use(d.requireSession)
 		r.Method(http.MethodGet, "/", d.handle(d.handleHome))
+		r.Method(http.MethodGet, "/status/live", d.handle(d.handleStatusLive))
 		r.Method(http.MethodPost, "/signout", d.handle(d.handleSignOut))
 
 		r.Method(http.MethodGet, "/steps/preflight", d.step(wizard.Preflight, d.handlePreflightForm))

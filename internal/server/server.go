@@ -45,6 +45,11 @@ type Deps struct {
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
+	// Status reads the running install for the Status page; nil shows
+	// the page without services.
+	Status StatusReader
+
+	drafts *drafts
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes

@@ -76,7 +76,7 @@ func (f *fixture) do(t *testing.T, req *http.Request) *http.Response {
 }
 
 // public are the only routes that answer without a session.
-var public = map[string]bool{"/healthz": true, "/signin": true, static.Prefix + "*": true}
+var public = map[string]bool{"/healthz": true, "/signin": true, "/favicon.ico": true, static.Prefix + "*": true}
 
 // TestEveryRouteNeedsASession walks the router and sends every registered
 // route a request without a session: all but the public ones refuse.

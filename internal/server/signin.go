@@ -31,15 +31,15 @@ func (d *Deps) handleSignInSubmit(w http.ResponseWriter, r *http.Request) error 
 func (d *Deps) signIn(w http.ResponseWriter, r *http.Request, token string) error {
 	addr := clientAddr(r)
 	if v := d.Throttle.Check(addr); !v.Allowed {
-		msg := fmt.Sprintf("Too many wrong tokens from your address. Wait %d seconds and try again.", int(math.Ceil(v.Wait.Seconds())))
+		msg := "Too many wrong tokens from your address. Wait " + count(int(math.Ceil(v.Wait.Seconds())), "second") + " and try again."
 		if v.LockedOut {
-			msg = fmt.Sprintf("Too many wrong tokens from your address: sign-in is locked for %d more minutes. Run `carto-setup token` on the VM if you lost the token.", int(math.Ceil(v.Wait.Minutes())))
+			msg = "Too many wrong tokens from your address: sign-in is locked for " + count(int(math.Ceil(v.Wait.Minutes())), "more minute") + ". Run carto-setup token on the VM if you lost the token."
 		}
 		return render(w, r, http.StatusTooManyRequests, web.SignInPage(web.SignInView{Error: msg}))
 	}
 	if d.Auth.Locked() {
 		d.Log.Warn("sign-in refused: the wizard is locked", "remote", addr)
-		return render(w, r, http.StatusForbidden, web.SignInPage(web.SignInView{Error: "The wizard is locked. Run `carto-setup token` on the VM to open it again with a new token."}))
+		return render(w, r, http.StatusForbidden, web.SignInPage(web.SignInView{Error: "The wizard is locked. Run carto-setup token on the VM to open it again with a new token."}))
 	}
 	cookie, err := d.Auth.SignIn(token)
 	if err != nil {
@@ -64,4 +64,12 @@ func (d *Deps) signIn(w http.ResponseWriter, r *http.Request, token string) erro
 func (d *Deps) handleSignOut(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	return redirect(w, r, "/signin")
+}
+
+// count says "1 second" or "2 seconds".
+func count(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
@@ -134,21 +133,24 @@ func (d *Deps) handleAdvancedSubmit(w http.ResponseWriter, r *http.Request) erro
 	if len(errs) > 0 {
 		return rerender(st, http.StatusUnprocessableEntity, errs, web.ChecksView{})
 	}
-	out, err := d.Steps.Advanced(r.Context(), steps.AdvancedForm{AdvancedInput: in})
+	s := d.Steps.Continuing(formReasons(r))
+	if r.FormValue("action") == "test" {
+		s = d.Steps.Testing()
+	}
+	out, err := s.Advanced(r.Context(), steps.AdvancedForm{AdvancedInput: in})
 	if err != nil {
 		return err
 	}
-	if out.Refused() {
+	switch {
+	case out.Refused() && len(out.Run.Results) == 0:
 		return rerender(out.State, http.StatusUnprocessableEntity, out.Errors, web.ChecksView{})
+	case out.Refused() && r.FormValue("action") == "test":
+		return rerender(out.State, http.StatusUnprocessableEntity, steps.FailedFields(out.Run.Results), web.ChecksView{Run: out.Run})
+	case out.Refused():
+		return rerender(out.State, http.StatusUnprocessableEntity, nil, web.ChecksView{Run: out.Run, Errors: out.Errors, Continue: true})
 	}
 	if r.FormValue("action") == "test" {
-		status := http.StatusOK
-		if check.Failed(storedResults(out.Run)) {
-			status = http.StatusUnprocessableEntity
-		}
-		return rerender(out.State, status, steps.FailedFields(out.Run.Results), web.ChecksView{Run: out.Run})
+		return rerender(out.State, http.StatusOK, nil, web.ChecksView{Run: out.Run})
 	}
-	return d.continueStep(w, r, wizard.Advanced, func(st wizard.State, v web.ChecksView) error {
-		return rerender(st, http.StatusUnprocessableEntity, nil, v)
-	})
+	return redirect(w, r, stepURL(wizard.Next(wizard.Advanced)))
 }

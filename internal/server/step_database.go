@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
@@ -18,16 +17,31 @@ const (
 	maxDatabaseUpload = 2*maxCAUpload + 64<<10
 )
 
-func (d *Deps) databaseView(st wizard.State, db wizard.DatabaseInput, cache wizard.CacheInput, errs wizard.FieldErrors, checks web.ChecksView, notice string) web.DatabaseStepView {
+func (d *Deps) databaseView(st wizard.State, db wizard.DatabaseInput, cache wizard.CacheInput, errs wizard.FieldErrors, checks web.ChecksView, notice string, held map[string]string) web.DatabaseStepView {
+	checks.Continue = true
 	v := web.DatabaseStepView{
 		Progress: web.NewProgress(st, wizard.Database), Input: db, Cache: cache, Errors: errs, Checks: checks, Notice: notice,
-		SavedAdminPassword: st.Database.AdminPassword != "", SavedWorkspacePassword: st.Database.WorkspacePassword != "",
-		SavedCachePassword: st.Cache.Password != "", HasCA: db.CAPEM != "", HasCacheCA: cache.CAPEM != "",
+		AdminPassword:     secretState(held["admin_password"], st.Database.AdminPassword),
+		WorkspacePassword: secretState(held["workspace_password"], st.Database.WorkspacePassword),
+		CachePassword:     secretState(held["cache_password"], st.Cache.Password),
+		CA:                secretState(held["ca"], st.Database.CAPEM), CacheCA: secretState(held["cache_ca"], st.Cache.CAPEM),
 	}
 	// Secrets never go back into the page.
 	v.Input.AdminPassword, v.Input.WorkspacePassword, v.Input.CAPEM = "", "", ""
 	v.Cache.Password, v.Cache.CAPEM = "", ""
 	return v
+}
+
+// secretState says what a secret field holds for the page: a value typed
+// on this form but not saved yet, a saved one, or none.
+func secretState(held, saved string) web.Secret {
+	switch {
+	case held != "":
+		return web.SecretHeld
+	case saved != "":
+		return web.SecretSaved
+	}
+	return web.SecretNone
 }
 
 // databaseDefaults are the saved settings, or the steps' defaults on a
@@ -50,13 +64,18 @@ func (d *Deps) handleDatabaseForm(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	db, cache := databaseDefaults(st)
-	return render(w, r, http.StatusOK, web.DatabaseStep(d.databaseView(st, db, cache, nil, web.ChecksView{Run: st.Checks[wizard.Database]}, "")))
+	run := st.Checks[wizard.Database]
+	held := d.drafts.get(draftKey(r, wizard.Database), d.Now())
+	return render(w, r, http.StatusOK, web.DatabaseStep(d.databaseView(st, db, cache, nil, web.ChecksView{Run: run, Reasons: st.Reasons(run)}, "", held)))
 }
 
 // readDatabaseForm reads the form over the saved values: a blank password
-// or no uploaded CA keeps what is saved.
-func readDatabaseForm(r *http.Request, st wizard.State) (wizard.DatabaseInput, wizard.CacheInput, wizard.FieldErrors) {
-	errs := wizard.FieldErrors{}
+// or no uploaded CA keeps what this form holds from an earlier attempt,
+// else what is saved. typed are the secrets and files given on this form
+// (this request's, or held from an earlier one), to hold while unsaved.
+func readDatabaseForm(r *http.Request, st wizard.State, held map[string]string) (db wizard.DatabaseInput, cache wizard.CacheInput, typed map[string]string, errs wizard.FieldErrors) {
+	errs = wizard.FieldErrors{}
+	typed = map[string]string{}
 	f := func(name string) string { return strings.TrimSpace(r.FormValue(name)) }
 	port := func(name string) int {
 		s := f(name)
@@ -70,29 +89,37 @@ func readDatabaseForm(r *http.Request, st wizard.State) (wizard.DatabaseInput, w
 		}
 		return p
 	}
-	keep := func(typed, saved string) string {
-		if typed == "" {
-			return saved
+	secret := func(name, saved string) string {
+		if v := r.FormValue(name); v != "" {
+			typed[name] = v
+			return v
 		}
-		return typed
+		if v := held[name]; v != "" {
+			typed[name] = v
+			return v
+		}
+		return saved
 	}
-	db := wizard.DatabaseInput{
+	file := func(name, saved string) string {
+		if v, ok := uploaded(r, name, errs); ok {
+			typed[name] = v
+			return v
+		}
+		return secret(name, saved) // held from an earlier attempt, or saved
+	}
+	db = wizard.DatabaseInput{
 		Mode: f("db_mode"), Host: f("host"), Port: port("port"), AdminUser: f("admin_user"),
-		AdminPassword: keep(r.FormValue("admin_password"), st.Database.AdminPassword), AdminDatabase: f("admin_database"),
-		WorkspaceUser: f("workspace_user"), WorkspacePassword: keep(r.FormValue("workspace_password"), st.Database.WorkspacePassword),
-		WorkspaceDatabase: f("workspace_database"), SSL: r.FormValue("ssl") == "on", SSLMode: f("ssl_mode"), CAPEM: st.Database.CAPEM,
+		AdminPassword: secret("admin_password", st.Database.AdminPassword), AdminDatabase: f("admin_database"),
+		WorkspaceUser: f("workspace_user"), WorkspacePassword: secret("workspace_password", st.Database.WorkspacePassword),
+		WorkspaceDatabase: f("workspace_database"), SSL: r.FormValue("ssl") == "on", SSLMode: f("ssl_mode"),
 	}
-	cache := wizard.CacheInput{
+	cache = wizard.CacheInput{
 		Mode: f("cache_mode"), Host: f("cache_host"), Port: port("cache_port"),
-		Password: keep(r.FormValue("cache_password"), st.Cache.Password), TLS: r.FormValue("cache_tls") == "on", CAPEM: st.Cache.CAPEM,
+		Password: secret("cache_password", st.Cache.Password), TLS: r.FormValue("cache_tls") == "on",
 	}
-	if ca, ok := uploaded(r, "ca", errs); ok {
-		db.CAPEM = ca
-	}
-	if ca, ok := uploaded(r, "cache_ca", errs); ok {
-		cache.CAPEM = ca
-	}
-	return db, cache, errs
+	db.CAPEM = file("ca", st.Database.CAPEM)
+	cache.CAPEM = file("cache_ca", st.Cache.CAPEM)
+	return db, cache, typed, errs
 }
 
 // uploaded reads an optional uploaded text file of at most maxCAUpload.
@@ -120,12 +147,17 @@ func uploaded(r *http.Request, name string, errs wizard.FieldErrors) (string, bo
 }
 
 // handleDatabaseSubmit tests the connections ("test"), generates a
-// workspace password ("generate"), or checks and continues ("next").
+// workspace password ("generate"), or checks and continues ("next"). A
+// test that does not pass and a Continue that needs a reason save nothing
+// (422); the secrets and files typed for the form are held for it, so the
+// admin need not type them again.
 func (d *Deps) handleDatabaseSubmit(w http.ResponseWriter, r *http.Request) error {
 	st, err := d.Store.Load()
 	if err != nil {
 		return err
 	}
+	key := draftKey(r, wizard.Database)
+	held := d.drafts.get(key, d.Now())
 	r.Body = http.MaxBytesReader(w, r.Body, maxDatabaseUpload)
 	if err := r.ParseMultipartForm(maxDatabaseUpload); err != nil {
 		db, cache := databaseDefaults(st)
@@ -134,47 +166,71 @@ func (d *Deps) handleDatabaseSubmit(w http.ResponseWriter, r *http.Request) erro
 		if errors.As(err, &mbe) {
 			msg = "The upload is too large: a CA certificate is a PEM file of a few kilobytes."
 		}
-		return render(w, r, http.StatusUnprocessableEntity, web.DatabaseStep(d.databaseView(st, db, cache, wizard.FieldErrors{"ca": msg}, web.ChecksView{}, "")))
+		return render(w, r, http.StatusUnprocessableEntity, web.DatabaseStep(d.databaseView(st, db, cache, wizard.FieldErrors{"ca": msg}, web.ChecksView{}, "", held)))
 	}
 	defer r.MultipartForm.RemoveAll()
-	db, cache, errs := readDatabaseForm(r, st)
+	db, cache, typed, errs := readDatabaseForm(r, st, held)
+	reasons := formReasons(r)
+	// rerender shows the form as typed; what was typed and not saved is
+	// held for it.
 	rerender := func(status int, errs wizard.FieldErrors, checks web.ChecksView, notice string) error {
-		return render(w, r, status, web.DatabaseStep(d.databaseView(st, db, cache, errs, checks, notice)))
+		unsaved := map[string]string{}
+		for k, v := range typed {
+			if saved := savedDatabaseSecret(st, k); v != saved {
+				unsaved[k] = v
+			}
+		}
+		d.drafts.hold(key, unsaved, d.Now())
+		checks.Reasons = reasons
+		return render(w, r, status, web.DatabaseStep(d.databaseView(st, db, cache, errs, checks, notice, unsaved)))
 	}
 	if r.FormValue("action") == "generate" {
 		if st, err = d.Steps.GenerateWorkspacePassword(); err != nil {
 			return err
 		}
-		return rerender(http.StatusOK, errs, web.ChecksView{}, "A strong workspace password was generated and saved. It is not shown: CARTO uses it internally.")
+		delete(typed, "workspace_password")
+		return rerender(http.StatusOK, errs, web.ChecksView{}, "A strong workspace password was generated and saved. It is not shown: CARTO uses it internally. The other fields are as you typed them; save them with Test connections or Continue.")
 	}
 	if len(errs) > 0 {
 		return rerender(http.StatusUnprocessableEntity, errs, web.ChecksView{}, "")
 	}
-	out, err := d.Steps.Database(r.Context(), steps.DatabaseForm{DB: &db, Cache: &cache})
+	s := d.Steps.Continuing(reasons)
+	if r.FormValue("action") == "test" {
+		s = d.Steps.Testing()
+	}
+	out, err := s.Database(r.Context(), steps.DatabaseForm{DB: &db, Cache: &cache})
 	if err != nil {
 		return err
 	}
 	st = out.State
-	if out.Refused() {
+	switch {
+	case out.Refused() && len(out.Run.Results) == 0:
 		return rerender(http.StatusUnprocessableEntity, out.Errors, web.ChecksView{}, "")
+	case out.Refused() && r.FormValue("action") == "test":
+		return rerender(http.StatusUnprocessableEntity, steps.FailedFields(out.Run.Results), web.ChecksView{Run: out.Run}, "")
+	case out.Refused():
+		return rerender(http.StatusUnprocessableEntity, nil, web.ChecksView{Run: out.Run, Errors: out.Errors}, "")
 	}
+	d.drafts.drop(key)
 	if r.FormValue("action") == "test" {
-		status := http.StatusOK
-		if check.Failed(storedResults(out.Run)) {
-			status = http.StatusUnprocessableEntity
-		}
-		return rerender(status, steps.FailedFields(out.Run.Results), web.ChecksView{Run: out.Run}, "")
+		return render(w, r, http.StatusOK, web.DatabaseStep(d.databaseView(st, db, cache, nil, web.ChecksView{Run: out.Run}, "The connections work; the settings are saved.", nil)))
 	}
-	return d.continueStep(w, r, wizard.Database, func(st wizard.State, v web.ChecksView) error {
-		return render(w, r, http.StatusUnprocessableEntity, web.DatabaseStep(d.databaseView(st, db, cache, nil, v, "")))
-	})
+	return redirect(w, r, stepURL(wizard.Next(wizard.Database)))
 }
 
-// storedResults unwraps a stored run's results.
-func storedResults(run wizard.CheckRun) []check.Result {
-	out := make([]check.Result, len(run.Results))
-	for i, r := range run.Results {
-		out[i] = r.Result
+// savedDatabaseSecret is the saved value of a secret field of the page.
+func savedDatabaseSecret(st wizard.State, field string) string {
+	switch field {
+	case "admin_password":
+		return st.Database.AdminPassword
+	case "workspace_password":
+		return st.Database.WorkspacePassword
+	case "cache_password":
+		return st.Cache.Password
+	case "ca":
+		return st.Database.CAPEM
+	case "cache_ca":
+		return st.Cache.CAPEM
 	}
-	return out
+	return ""
 }

@@ -53,21 +53,36 @@ func TestDomainStep(t *testing.T) {
 		t.Fatalf("bad input changed the saved domain to %q", st.Domain.Domain)
 	}
 
-	// A domain whose checks fail needs a reason to continue.
-	res, _ := f.post(t, "/steps/domain", url.Values{"domain": {"Carto.Other.test"}, "action": {"check"}})
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("check: %d", res.StatusCode)
+	// A domain whose checks fail is shown with them, and saved only when
+	// the admin continues with a reason: a refused submit saves nothing.
+	res, doc := f.post(t, "/steps/domain", url.Values{"domain": {"Carto.Other.test"}, "action": {"check"}})
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("check that fails: %d, want 422", res.StatusCode)
 	}
-	_, doc := f.get(t, "/steps/domain")
 	if doc.Find(`tr[data-check="domain.resolves"][data-status="fail"]`).Length() != 1 {
 		t.Fatal("failed check not shown")
+	}
+	if v, _ := doc.Find("#f-domain").Attr("value"); v != "Carto.Other.test" {
+		t.Errorf("typed domain not kept: %q", v)
 	}
 	if href, _ := doc.Find("#browser-link").Attr("href"); href != "http://carto.other.test/.well-known/carto-setup/00112233445566778899aabbccddeeff" {
 		t.Fatalf("browser link = %q", href)
 	}
-	res, _ = f.post(t, "/steps/domain", url.Values{"domain": {"carto.other.test"}, "action": {"next"}})
+	if v, _ := doc.Find(`input[name="browser_nonce"]`).Attr("value"); v != "00112233445566778899aabbccddeeff" {
+		t.Fatalf("the form does not carry the nonce the browser was asked to fetch: %q", v)
+	}
+	if st, _ := f.deps.Store.Load(); st.Domain.Domain != "saved.example.com" || len(st.Checks[wizard.Domain].Results) != 0 {
+		t.Fatalf("a check that failed saved %q and %d results", st.Domain.Domain, len(st.Checks[wizard.Domain].Results))
+	}
+	res, doc = f.post(t, "/steps/domain", url.Values{"domain": {"carto.other.test"}, "action": {"next"}})
 	if res.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("continue past a failure without reason: %d", res.StatusCode)
+	}
+	if sum := doc.Find("#error-summary").Text(); !strings.Contains(sum, "domain.resolves") || !strings.Contains(sum, "does not resolve") {
+		t.Errorf("the error summary does not name the check: %q", sum)
+	}
+	if st, _ := f.deps.Store.Load(); st.Domain.Domain != "saved.example.com" {
+		t.Fatalf("a refused Continue saved the domain %q", st.Domain.Domain)
 	}
 	res, _ = f.post(t, "/steps/domain", url.Values{"domain": {"carto.other.test"}, "action": {"next"}, "override.domain.resolves": {"DNS record is being created"}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/steps/database" {
@@ -80,6 +95,11 @@ func TestDomainStep(t *testing.T) {
 	if o, ok := st.Overridden("domain.resolves"); !ok || o.Reason != "DNS record is being created" {
 		t.Fatal("override not recorded")
 	}
+	// The saved reason comes back in the form.
+	_, doc = f.get(t, "/steps/domain")
+	if v, _ := doc.Find(`input[name="override.domain.resolves"]`).Attr("value"); v != "DNS record is being created" {
+		t.Errorf("saved reason not in the form: %q", v)
+	}
 
 	// Changing the domain reruns the checks and un-does the step.
 	res, _ = f.post(t, "/steps/domain", url.Values{"domain": {"new.example.com"}, "action": {"next"}})
@@ -89,5 +109,9 @@ func TestDomainStep(t *testing.T) {
 	st, _ = f.deps.Store.Load()
 	if st.Domain.Domain != "new.example.com" || st.Checks[wizard.Domain].Results[0].Status != check.Pass {
 		t.Fatalf("new domain not checked: %+v", st.Checks[wizard.Domain])
+	}
+	// The check now passes: the override for it is stale and gone.
+	if _, ok := st.Overridden("domain.resolves"); ok {
+		t.Error("the override of a check that now passes is still recorded")
 	}
 }

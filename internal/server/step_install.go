@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/jobs"
@@ -112,7 +113,7 @@ func (d *Deps) handleJobPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, web.JobPage(web.JobPageView{Progress: web.NewProgress(st, wizard.Install), Job: installData(job),
+	return render(w, r, http.StatusOK, web.JobPage(web.JobPageView{Progress: web.NewProgress(st, wizard.Install), Job: installData(job, d.Now()),
 		CanRemove: d.canRemove(st, job)}))
 }
 
@@ -129,24 +130,24 @@ func reviewData(rv steps.Review) web.ReviewData {
 	return rd
 }
 
-// installData is the install page's model of a job.
-func installData(s steps.InstallStatus) web.InstallData {
+// installData is the install page's model of a job at now.
+func installData(s steps.InstallStatus, now time.Time) web.InstallData {
 	rec := s.Record
-	d := web.InstallData{ID: rec.ID, Status: string(rec.Status), Error: rec.Error, Started: rec.Started, Ended: rec.Ended}
+	d := web.InstallData{ID: rec.ID, Status: string(rec.Status), Error: rec.Error, Started: rec.Started, Ended: rec.Ended, Now: now}
 	for _, e := range s.Expected {
 		st := e.Status
-		state := st.State
-		if state == "" {
-			state = "not created yet"
-		}
 		expected := "running"
 		if e.Service == deploy.MigrationsService {
 			expected = "exited (0)"
 		}
-		d.Services = append(d.Services, web.ServiceView{
-			Service: e.Service, Container: st.Container, State: state, ExitCode: st.ExitCode, Restarts: st.Restarts,
-			Health: st.Health, StartedAt: st.StartedAt, Expected: expected, Status: string(e.Verdict), Reason: e.Reason,
-		})
+		c := web.ChipView{
+			Service: e.Service, Container: st.Container, State: st.State, ExitCode: st.ExitCode, Restarts: st.Restarts,
+			Health: st.Health, StartedAt: st.StartedAt, Expected: expected, Verdict: string(e.Verdict), Reason: e.Reason,
+		}
+		if st.State == deploy.StateRunning {
+			c.Uptime = web.Uptime(st.StartedAt, time.Now()) // the daemon's clock
+		}
+		d.Services = append(d.Services, c)
 	}
 	for _, f := range s.Failing {
 		d.Failing = append(d.Failing, web.FailingView{Service: f.Service, Reason: f.Reason, Hint: f.Hint, LastLines: f.Lines})

@@ -108,8 +108,18 @@ func TestReviewAndInstall(t *testing.T) {
 
 	inst.hub.Append(logstream.Line{Container: "carto-router-http-1", Service: "router-http", Stream: logstream.Stdout, TS: time.Now(), Text: "listening on :8443"})
 	res, doc = f.get(t, "/jobs/job1")
-	if res.StatusCode != 200 || doc.Find(`#board tr[data-service="router-http"]`).Length() != 1 {
+	chip := doc.Find(`#board li.chip[data-service="router-http"]`)
+	if res.StatusCode != 200 || chip.Length() != 1 {
 		t.Fatalf("job page: %d", res.StatusCode)
+	}
+	if st, _ := chip.Attr("data-status"); st != "ok" || !chip.HasClass("ok") || strings.TrimSpace(chip.Find(".state").Text()) != "running" {
+		t.Errorf("router-http chip: status %q, state %q", st, chip.Find(".state").Text())
+	}
+	if got := strings.TrimSpace(doc.Find("#board-ready strong").Text()); got != "1 of 1 ready" {
+		t.Errorf("ready count %q", got)
+	}
+	if strings.TrimSpace(doc.Find("#elapsed .value").Text()) == "" {
+		t.Error("no elapsed time on a running install")
 	}
 	if html, _ := doc.Html(); !strings.Contains(html, `<noscript><meta http-equiv="refresh"`) {
 		t.Fatal("a running job page must refresh itself without JavaScript")

@@ -17,6 +17,7 @@ const maxPackageUpload = custpkg.MaxZipSize + 1<<20
 
 func (d *Deps) packageView(st wizard.State, errs wizard.FieldErrors, checks web.ChecksView) web.PackageStepView {
 	rel := d.Steps.Release()
+	checks.Continue = st.Package.CustomerEnv != ""
 	return web.PackageStepView{
 		Progress: web.NewProgress(st, wizard.Package), Errors: errs, Checks: checks,
 		Summary: st.Package.Summary, Uploaded: st.Package.CustomerEnv != "",

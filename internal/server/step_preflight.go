@@ -25,7 +25,7 @@ func (d *Deps) handlePreflightForm(w http.ResponseWriter, r *http.Request) error
 	}
 	return render(w, r, http.StatusOK, web.PreflightStep(web.PreflightStepView{
 		Progress: web.NewProgress(st, wizard.Preflight),
-		Checks:   web.ChecksView{Run: run},
+		Checks:   web.ChecksView{Run: run, Reasons: st.Reasons(run), Continue: true},
 	}))
 }
 
@@ -66,7 +66,7 @@ func (d *Deps) continueStep(w http.ResponseWriter, r *http.Request, s wizard.Ste
 		return redirect(w, r, stepURL(s))
 	}
 	if out.Refused() {
-		return rerender(out.State, web.ChecksView{Run: out.Run, Reasons: reasons, Errors: out.Errors})
+		return rerender(out.State, web.ChecksView{Run: out.Run, Reasons: reasons, Errors: out.Errors, Continue: true})
 	}
 	return redirect(w, r, stepURL(wizard.Next(s)))
 }
@@ -77,6 +77,20 @@ func overrideReasons(r *http.Request, run wizard.CheckRun) map[string]string {
 	for _, res := range run.Results {
 		if v := strings.TrimSpace(r.PostFormValue(wizard.OverrideField(res.ID))); v != "" {
 			reasons[res.ID] = v
+		}
+	}
+	return reasons
+}
+
+// formReasons reads every reason typed in the form, by check ID: a step
+// that checks again as it continues gets a new run, whose IDs are not
+// known before.
+func formReasons(r *http.Request) map[string]string {
+	reasons := map[string]string{}
+	for name, vs := range r.PostForm {
+		id, ok := strings.CutPrefix(name, wizard.OverrideField(""))
+		if v := strings.TrimSpace(strings.Join(vs, "")); ok && id != "" && v != "" {
+			reasons[id] = v
 		}
 	}
 	return reasons

@@ -44,6 +44,8 @@ func (d *Deps) smokeView(st wizard.State, checks web.ChecksView) (web.SmokeStepV
 	v := web.SmokeStepView{Progress: web.NewProgress(st, wizard.Smoke), Checks: checks}
 	rec, has := d.Smoke.Latest()
 	v.Job, v.HasJob = smokeJob(rec), has
+	// Reasons are asked for only where Continue is offered.
+	v.Checks.Continue = len(checks.Run.Results) > 0 && !v.Job.Running()
 	var err error
 	v.Checklist, err = d.checklist()
 	return v, err
@@ -58,7 +60,8 @@ func (d *Deps) handleSmokeForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := d.smokeView(st, web.ChecksView{Run: st.Checks[wizard.Smoke]})
+	run := st.Checks[wizard.Smoke]
+	v, err := d.smokeView(st, web.ChecksView{Run: run, Reasons: st.Reasons(run)})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/carto-setup/carto-setup/internal/certcheck"
+	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
@@ -12,17 +14,21 @@ import (
 
 const maxCertUpload = 3*maxCAUpload + 64<<10
 
-func (d *Deps) tlsView(st wizard.State, mode, email, dir string, errs wizard.FieldErrors, checks web.ChecksView, notice string) web.TLSStepView {
+func (d *Deps) tlsView(st wizard.State, f steps.TLSForm, errs wizard.FieldErrors, checks web.ChecksView, notice string) web.TLSStepView {
+	dir := f.ACMEDirectory
 	if dir == "" {
 		dir = d.ACMEDirectory
 	}
+	checks.Continue = true
 	return web.TLSStepView{
-		Progress: web.NewProgress(st, wizard.TLS), Domain: st.Domain.Domain, Mode: mode, ACMEEmail: email, ACMEDir: dir,
+		Progress: web.NewProgress(st, wizard.TLS), Domain: st.Domain.Domain, Mode: f.Mode, ACMEEmail: f.ACMEEmail, ACMEDir: dir, AcceptTOS: f.AcceptTOS,
 		Errors: errs, Checks: checks, HasCert: st.TLS.CertPEM != "", Fingerprint: st.TLS.Fingerprint, Notice: notice,
 	}
 }
 
 // handleTLSForm shows the current certificate and the three options.
+// After a certificate with warnings was saved, it shows them with the way
+// on, rather than hiding them behind the next step.
 func (d *Deps) handleTLSForm(w http.ResponseWriter, r *http.Request) error {
 	st, err := d.Store.Load()
 	if err != nil {
@@ -32,7 +38,13 @@ func (d *Deps) handleTLSForm(w http.ResponseWriter, r *http.Request) error {
 	if mode == "" {
 		mode = wizard.TLSSelfSigned
 	}
-	return render(w, r, http.StatusOK, web.TLSStep(d.tlsView(st, mode, st.TLS.ACMEEmail, st.TLS.ACMEDirectory, nil, web.ChecksView{Run: st.Checks[wizard.TLS]}, "")))
+	run := st.Checks[wizard.TLS]
+	v := d.tlsView(st, steps.TLSForm{Mode: mode, ACMEEmail: st.TLS.ACMEEmail, ACMEDirectory: st.TLS.ACMEDirectory}, nil, web.ChecksView{Run: run, Reasons: st.Reasons(run)}, "")
+	if r.URL.Query().Get("saved") == "warnings" && st.Done[wizard.TLS] {
+		v.Notice = "The certificate is saved. Read its warnings below, then go on."
+		v.NextURL = stepURL(wizard.Next(wizard.TLS))
+	}
+	return render(w, r, http.StatusOK, web.TLSStep(v))
 }
 
 // handleTLSCertificate lets the admin download the router certificate
@@ -52,12 +64,16 @@ func (d *Deps) handleTLSCertificate(w http.ResponseWriter, r *http.Request) erro
 }
 
 // handleTLSSubmit makes, checks or obtains the certificate for the chosen
-// mode. The saved certificate is replaced only when the new one is ready.
+// mode. The saved certificate is replaced only when the new one is ready
+// and the admin may continue past its checks; anything refused (422)
+// saves nothing, and uploaded files are held for the form.
 func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 	st, err := d.Store.Load()
 	if err != nil {
 		return err
 	}
+	key := draftKey(r, wizard.TLS)
+	held := d.drafts.get(key, d.Now())
 	r.Body = http.MaxBytesReader(w, r.Body, maxCertUpload)
 	if err := r.ParseMultipartForm(maxCertUpload); err != nil {
 		msg := "The form could not be read. Try again."
@@ -65,7 +81,7 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &mbe) {
 			msg = "The upload is too large: certificates and keys are PEM files of a few kilobytes."
 		}
-		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(d.tlsView(st, wizard.TLSUpload, "", "", wizard.FieldErrors{"cert": msg}, web.ChecksView{}, "")))
+		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(d.tlsView(st, steps.TLSForm{Mode: wizard.TLSUpload}, wizard.FieldErrors{"cert": msg}, web.ChecksView{}, "")))
 	}
 	defer r.MultipartForm.RemoveAll()
 	f := steps.TLSForm{
@@ -73,45 +89,92 @@ func (d *Deps) handleTLSSubmit(w http.ResponseWriter, r *http.Request) error {
 		ACMEEmail: strings.TrimSpace(r.FormValue(wizard.FieldACMEEmail)), ACMEDirectory: strings.TrimSpace(r.FormValue("acme_directory")),
 		AcceptTOS: r.FormValue(wizard.FieldACMETOS) == "on",
 	}
-	mode, email, dir := f.Mode, f.ACMEEmail, f.ACMEDirectory
-	if dir == "" && mode == wizard.TLSACME {
-		dir = d.ACMEDirectory
-	}
+	reasons := formReasons(r)
 	errs := wizard.FieldErrors{}
+	files := map[string]string{}
 	rerender := func(errs wizard.FieldErrors, checks web.ChecksView) error {
-		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(d.tlsView(st, mode, email, dir, errs, checks, "")))
+		d.drafts.hold(key, files, d.Now())
+		checks.Reasons = reasons
+		v := d.tlsView(st, f, errs, checks, "")
+		switch {
+		case files[heldACMECert] != "":
+			v.Notice = "The certificate was obtained and is kept for this form: give the reasons below and continue; no new one is ordered."
+		case len(files) > 0:
+			v.Notice = "The files you chose are kept for this form: continue without choosing them again, or choose others."
+		}
+		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(v))
 	}
 	if st.Domain.Domain == "" {
 		return redirect(w, r, stepURL(wizard.Domain))
 	}
-	if mode == wizard.TLSUpload {
-		cert, certOK := uploaded(r, wizard.FieldCert, errs)
-		f.ChainPEM, _ = uploaded(r, wizard.FieldChain, errs)
-		key, keyOK := uploaded(r, wizard.FieldKey, errs)
+	if f.Mode == wizard.TLSACME && held[heldACMECert] != "" {
+		// Obtained for an earlier attempt that needed a reason: use it
+		// rather than order another.
+		files = map[string]string{heldACMECert: held[heldACMECert], heldACMEKey: held[heldACMEKey], heldACMEAccount: held[heldACMEAccount]}
+		f.CertPEM, f.KeyPEM, f.ACMEAccount = held[heldACMECert], held[heldACMEKey], held[heldACMEAccount]
+	}
+	if f.Mode == wizard.TLSUpload {
+		for _, name := range []string{wizard.FieldCert, wizard.FieldChain, wizard.FieldKey} {
+			if v, ok := uploaded(r, name, errs); ok {
+				files[name] = v
+			}
+		}
 		if len(errs) > 0 {
+			files = nil
 			return rerender(errs, web.ChecksView{})
 		}
-		if !certOK && !keyOK && st.TLS.Mode == wizard.TLSUpload && st.TLS.CertPEM != "" {
-			cert, key = st.TLS.CertPEM, st.TLS.KeyPEM // nothing uploaded: re-check what is saved
+		if len(files) == 0 {
+			files = held // nothing chosen: what this form holds
 		}
-		f.CertPEM, f.KeyPEM = cert, key
+		switch {
+		case files[wizard.FieldCert] != "" || files[wizard.FieldKey] != "":
+			f.CertPEM, f.ChainPEM, f.KeyPEM = files[wizard.FieldCert], files[wizard.FieldChain], files[wizard.FieldKey]
+		case st.TLS.Mode == wizard.TLSUpload && st.TLS.CertPEM != "":
+			f.CertPEM, f.KeyPEM = st.TLS.CertPEM, st.TLS.KeyPEM // nothing uploaded: re-check what is saved
+		}
 	}
-	out, err := d.Steps.TLS(r.Context(), f)
+	out, err := d.Steps.Continuing(reasons).TLS(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	if out.Refused() {
-		checks := web.ChecksView{}
-		if mode == wizard.TLSUpload {
-			checks.Run = out.Run // why the upload cannot be used
+		checks := web.ChecksView{Run: out.Run}
+		fieldErrs := out.Errors
+		switch {
+		case !hasOverrideErrors(out.Errors):
+			files = nil // the files themselves cannot be used: nothing to keep
+		case f.Mode == wizard.TLSACME && out.Made != nil:
+			files = map[string]string{heldACMECert: out.Made.CertPEM, heldACMEKey: out.Made.KeyPEM, heldACMEAccount: out.Made.ACMEAccount}
+			checks.Errors, fieldErrs = out.Errors, nil
+		default:
+			checks.Errors, fieldErrs = out.Errors, steps.FailedFields(out.Run.Results)
 		}
-		return rerender(out.Errors, checks)
+		return rerender(fieldErrs, checks)
 	}
-	return d.continueStep(w, r, wizard.TLS, func(st wizard.State, v web.ChecksView) error {
-		fieldErrs := wizard.FieldErrors{}
-		if mode == wizard.TLSUpload {
-			fieldErrs = steps.FailedFields(out.Run.Results)
+	d.drafts.drop(key)
+	for _, res := range out.Run.Results {
+		if res.Status == check.Warn && res.ID != certcheck.IDSelfSigned {
+			return redirect(w, r, stepURL(wizard.TLS)+"?saved=warnings")
 		}
-		return render(w, r, http.StatusUnprocessableEntity, web.TLSStep(d.tlsView(st, mode, email, dir, fieldErrs, v, "")))
-	})
+	}
+	return redirect(w, r, stepURL(wizard.Next(wizard.TLS)))
+}
+
+// The draft names of a certificate obtained from the CA for a submission
+// that then needed a reason.
+const (
+	heldACMECert    = "acme_cert"
+	heldACMEKey     = "acme_key"
+	heldACMEAccount = "acme_account"
+)
+
+// hasOverrideErrors says the refusal asks for reasons (the input itself
+// was usable).
+func hasOverrideErrors(errs wizard.FieldErrors) bool {
+	for k := range errs {
+		if strings.HasPrefix(k, wizard.OverrideField("")) {
+			return true
+		}
+	}
+	return false
 }

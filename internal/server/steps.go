@@ -6,18 +6,6 @@ import (
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
-// handleHome sends the admin to the step where they left off.
-func (d *Deps) handleHome(w http.ResponseWriter, r *http.Request) error {
-	st, err := d.Store.Load()
-	if err != nil {
-		return err
-	}
-	if st.Done[wizard.Smoke] {
-		return redirect(w, r, "/finish") // everything is done: the summary
-	}
-	return redirect(w, r, stepURL(wizard.FirstIncomplete(st)))
-}
-
 func stepURL(s wizard.Step) string { return "/steps/" + string(s) }
 
 // step wraps a step's handler: a step whose earlier steps are not done

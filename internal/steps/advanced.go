@@ -114,12 +114,12 @@ func (s *Steps) Advanced(ctx context.Context, f AdvancedForm) (Outcome, error) {
 		return Outcome{State: st, Errors: errs}, nil
 	}
 	run := wizard.NewCheckRun(s.d.Now(), s.AdvancedChecks(ctx, st, f.AdvancedInput))
-	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
+	st, errs, err = s.save(func(st *wizard.State) wizard.FieldErrors {
 		record(st, wizard.Advanced, run, !sameAdvanced(st.Advanced, f.AdvancedInput))
 		st.Advanced = f.AdvancedInput
-		return nil
+		return s.settle(st, wizard.Advanced, run)
 	})
-	return Outcome{State: st, Run: run}, err
+	return Outcome{State: st, Run: run, Errors: errs}, err
 }
 
 // sameAdvanced compares two Advanced inputs.

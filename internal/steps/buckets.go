@@ -58,19 +58,22 @@ func (s *Steps) BucketsChecks(ctx context.Context, in wizard.BucketsInput) []che
 }
 
 // Buckets validates and checks the buckets and saves them with the run; a
-// changed input clears the step's done mark.
+// changed input clears the step's done mark. The settings of the providers
+// not chosen are dropped, secrets first: a key typed for a provider the
+// admin then left must not stay in the state or its exports.
 func (s *Steps) Buckets(ctx context.Context, f BucketsForm) (Outcome, error) {
 	if errs := f.Validate(); len(errs) > 0 {
 		st, err := s.store.Load()
 		return Outcome{State: st, Errors: errs}, err
 	}
-	run := wizard.NewCheckRun(s.d.Now(), s.BucketsChecks(ctx, f.BucketsInput))
-	st, _, err := s.save(func(st *wizard.State) wizard.FieldErrors {
-		record(st, wizard.Buckets, run, st.Buckets != f.BucketsInput)
-		st.Buckets = f.BucketsInput
-		return nil
+	in := f.BucketsInput.OnlyMode()
+	run := wizard.NewCheckRun(s.d.Now(), s.BucketsChecks(ctx, in))
+	st, errs, err := s.save(func(st *wizard.State) wizard.FieldErrors {
+		record(st, wizard.Buckets, run, st.Buckets != in)
+		st.Buckets = in
+		return s.settle(st, wizard.Buckets, run)
 	})
-	return Outcome{State: st, Run: run}, err
+	return Outcome{State: st, Run: run, Errors: errs}, err
 }
 
 // CORSFix is the command and configuration that give one bucket the CORS

@@ -86,10 +86,14 @@ func (s *Steps) DatabaseChecks(ctx context.Context, f DatabaseForm) []check.Resu
 				Message: "The embedded database is for debugging only: it is not for production use.",
 				Hint:    "Use an external PostgreSQL 14 or later for anything you keep."})
 		} else {
-			results = append(results, s.d.Database.Check(ctx, dbcheck.Config{
+			cfg := dbcheck.Config{
 				Host: db.Host, Port: db.Port, AdminUser: db.AdminUser, AdminPassword: db.AdminPassword, AdminDatabase: db.AdminDatabase,
 				WorkspaceUser: db.WorkspaceUser, WorkspaceDatabase: db.WorkspaceDatabase, SSL: db.SSL, SSLMode: db.SSLMode, CAPEM: []byte(db.CAPEM),
-			})...)
+			}
+			if s.d.Containers != nil {
+				cfg.Containers = s.d.Containers(ctx)
+			}
+			results = append(results, s.d.Database.Check(ctx, cfg)...)
 		}
 	}
 	if c := f.Cache; c != nil && c.Mode == wizard.ModeExternal {
@@ -120,19 +124,19 @@ func (s *Steps) Database(ctx context.Context, f DatabaseForm) (Outcome, error) {
 		return Outcome{State: st, Errors: errs}, err
 	}
 	run := wizard.NewCheckRun(s.d.Now(), results)
-	st, _, err := s.save(func(st *wizard.State) wizard.FieldErrors {
+	st, errs, err := s.save(func(st *wizard.State) wizard.FieldErrors {
 		db, cache := st.Database, st.Cache
 		if f.DB != nil {
-			db = *f.DB
+			db = f.DB.OnlyMode()
 		}
 		if f.Cache != nil {
-			cache = *f.Cache
+			cache = f.Cache.OnlyMode()
 		}
 		record(st, wizard.Database, run, st.Database != db || st.Cache != cache)
 		st.Database, st.Cache = db, cache
-		return nil
+		return s.settle(st, wizard.Database, run)
 	})
-	return Outcome{State: st, Run: run}, err
+	return Outcome{State: st, Run: run, Errors: errs}, err
 }
 
 // GenerateWorkspacePassword saves a strong random workspace password; CARTO

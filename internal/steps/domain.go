@@ -27,6 +27,11 @@ type DomainChecker interface {
 // the answers file.
 type DomainForm struct {
 	Domain string
+	// BrowserNonce is the nonce the page asked the admin's browser to
+	// fetch, when the form carries it: a check that was refused saved
+	// nothing, so the nonce the admin already opened lives only in the
+	// form.
+	BrowserNonce string
 }
 
 // Validate checks that the domain is a full domain name, never a path,
@@ -48,7 +53,8 @@ func (f DomainForm) Name() string {
 
 // Domain validates the domain and runs its checks. A new domain gets a new
 // browser nonce and clears the step's done mark; the check run is saved
-// with it.
+// with it. A new domain also re-derives the router certificate, which is
+// made for it (followDomain).
 func (s *Steps) Domain(ctx context.Context, f DomainForm) (Outcome, error) {
 	if errs := f.Validate(); len(errs) > 0 {
 		st, err := s.store.Load()
@@ -59,17 +65,33 @@ func (s *Steps) Domain(ctx context.Context, f DomainForm) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	nonce := st.Domain.BrowserNonce
-	if domain != st.Domain.Domain || nonce == "" {
+	nonce := f.BrowserNonce
+	if nonce == "" && domain == st.Domain.Domain {
+		nonce = st.Domain.BrowserNonce
+	}
+	if nonce == "" {
 		nonce = s.d.Domain.NewNonce()
 	}
-	run := wizard.NewCheckRun(s.d.Now(), s.d.Domain.Check(ctx, domain, nonce))
-	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
-		record(st, wizard.Domain, run, st.Domain.Domain != domain)
+	results := s.d.Domain.Check(ctx, domain, nonce)
+	if s.d.Demo {
+		results = demoDomain(results)
+	}
+	run := wizard.NewCheckRun(s.d.Now(), results)
+	st, errs, err := s.save(func(st *wizard.State) wizard.FieldErrors {
+		changed := st.Domain.Domain != domain
+		record(st, wizard.Domain, run, changed)
 		st.Domain = wizard.DomainInput{Domain: domain, BrowserNonce: nonce}
-		return nil
+		if changed {
+			if err := s.followDomain(st, domain); err != nil {
+				return wizard.FieldErrors{wizard.FieldDomain: err.Error()}
+			}
+		}
+		return s.settle(st, wizard.Domain, run)
 	})
-	return Outcome{State: st, Run: run}, err
+	if len(errs) > 0 {
+		st.Domain.BrowserNonce = nonce // the page keeps asking for the same one
+	}
+	return Outcome{State: st, Run: run, Errors: errs}, err
 }
 
 // Port80 keeps the wizard's plain-HTTP listener open while a check needs
@@ -86,6 +108,10 @@ type DomainProbe struct {
 	Resolver *net.Resolver
 	Nonces   *domaincheck.Nonces
 	Port80   Port80
+	// RouterHoldsPort80 reports whether CARTO's own router publishes
+	// port 80 on this VM (after an install), which is why the wizard
+	// cannot open it; nil means it never does.
+	RouterHoldsPort80 func(ctx context.Context) bool
 }
 
 // NewNonce returns a nonce for the admin's browser to fetch.
@@ -101,14 +127,20 @@ func (p *DomainProbe) Check(ctx context.Context, domain, browserNonce string) []
 	local, _ := domaincheck.LocalAddrs()
 	results := domaincheck.Resolve(ctx, p.Resolver, domain, local)
 	if err := p.Port80.Ensure(ctx); err != nil {
+		if p.RouterHoldsPort80 != nil && p.RouterHoldsPort80(ctx) {
+			return coverByResolve(append(results, check.Result{Step: domaincheck.Step, ID: domaincheck.IDReachable, Status: check.Warn,
+				Measured: "port 80 served by CARTO's router", Required: "port 80 reachable from the internet", Field: wizard.FieldDomain,
+				Message: "Port 80 is served by CARTO's router since the install, so the wizard cannot answer the reachability check on it.",
+				Hint:    "After you apply the change, the smoke test checks the router through this domain."}))
+		}
 		msg, hint := "Port 80 could not be opened on this VM, so reachability was not tested.", "Free port 80 and run the checks again."
 		var le *domaincheck.ListenError
 		if errors.As(err, &le) && le.Kind == domaincheck.ListenPermission {
 			hint = "carto-setup could neither bind port 80 nor publish it through Docker: run it as a user in the docker group, or grant CAP_NET_BIND_SERVICE, and run the checks again."
 		}
 		log.Warn("port 80 unavailable for the domain check", "err", err)
-		return append(results, check.Result{Step: domaincheck.Step, ID: domaincheck.IDReachable, Status: check.Error, Measured: "port 80 not available",
-			Required: "port 80 reachable from the internet", Message: msg, Hint: hint, Field: wizard.FieldDomain})
+		return coverByResolve(append(results, check.Result{Step: domaincheck.Step, ID: domaincheck.IDReachable, Status: check.Error, Measured: "port 80 not available",
+			Required: "port 80 reachable from the internet", Message: msg, Hint: hint, Field: wizard.FieldDomain}))
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -122,5 +154,40 @@ func (p *DomainProbe) Check(ctx context.Context, domain, browserNonce string) []
 			results = append(results, domaincheck.BrowserResult(domain, hits))
 		}
 	}
-	return append(results, domaincheck.Combine(server, browserOK))
+	return coverByResolve(append(results, domaincheck.Combine(server, browserOK)))
+}
+
+// coverByResolve marks the failures a failed DNS lookup explains: the
+// domain cannot be fetched when it does not resolve, so one reason for
+// domain.resolves covers them (wizard.Gate).
+func coverByResolve(results []check.Result) []check.Result {
+	resolves := false
+	for _, r := range results {
+		if r.ID == domaincheck.IDResolves && (r.Status == check.Fail || r.Status == check.Error) {
+			resolves = true
+		}
+	}
+	if !resolves {
+		return results
+	}
+	for i, r := range results {
+		switch r.ID {
+		case domaincheck.IDServerProbe, domaincheck.IDBrowserProbe, domaincheck.IDReachable, domaincheck.IDPointsHere:
+			results[i].CoveredBy = domaincheck.IDResolves
+		}
+	}
+	return results
+}
+
+// demoDomain turns the domain's DNS and reachability failures into
+// warnings for --demo: the stand-in release is reached by address, so a
+// demo needs no DNS record and no reason typed for its absence.
+func demoDomain(results []check.Result) []check.Result {
+	for i, r := range results {
+		if (r.Status == check.Fail || r.Status == check.Error) && !r.Fixed {
+			results[i].Status = check.Warn
+			results[i].Hint = "Demo mode: the stand-in release does not need this, so the demo goes on. " + r.Hint
+		}
+	}
+	return results
 }

@@ -152,26 +152,30 @@ func (in *Installer) Resolve(choices map[string]deploy.Resolution) (wizard.State
 	})
 }
 
-// installed marks the install done and drops the resolutions it used: the
-// record keeps the choices that stand (deploy.Record.KeptMine), and a new
-// conflict on the same key is asked again.
-func (in *Installer) installed() error {
-	_, err := in.c.Store.Update(func(s *wizard.State) error {
-		s.MarkDone(wizard.Install)
-		s.Resolutions = nil
-		return nil
-	})
-	return err
-}
-
-// Install runs the plan in the foreground; progress lines, masked, go to
-// out. The step is marked done when every service reached its state.
-func (in *Installer) Install(ctx context.Context, plan deploy.Plan, out io.Writer) error {
+// Install runs the plan of st in the foreground; progress lines, masked, go
+// to out. When every service reached its state, the step is marked done
+// and st recorded as what is installed (installed).
+func (in *Installer) Install(ctx context.Context, st wizard.State, plan deploy.Plan, out io.Writer) error {
 	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), plan: plan}
 	if err := in.run(ctx, run, out); err != nil {
 		return err
 	}
-	return in.installed()
+	return in.installed(st, plan)
+}
+
+// installed records a successful install of st: the install step is done,
+// the inputs installed are remembered (so later changes show as "changed
+// since install"), and the smoke test must run again, against this
+// install.
+func (in *Installer) installed(st wizard.State, plan deploy.Plan) error {
+	_, err := in.c.Store.Update(func(s *wizard.State) error {
+		s.MarkDone(wizard.Install)
+		s.Resolutions = nil // the record keeps the choices that stand (deploy.Record.KeptMine)
+		s.RecordInstall(st, in.c.Now(), plan.Version())
+		delete(s.Done, wizard.Smoke)
+		return nil
+	})
+	return err
 }
 
 // Start plans and starts an install job for st and returns its ID, or
@@ -207,7 +211,7 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 			}
 			return errors.New("the install stopped with an unexpected error; the console log has the details")
 		}
-		return in.installed()
+		return in.installed(st, plan)
 	})
 	if err != nil {
 		return rec.ID, err

@@ -11,7 +11,7 @@ import (
 // on the bucket provider chosen later, so a re-run after the buckets step
 // checks that provider's endpoint too.
 func (s *Steps) preflightConfig(st wizard.State) preflight.Config {
-	pc := preflight.Config{ReleaseDir: s.d.ReleaseDir}
+	pc := preflight.Config{ReleaseDir: s.d.ReleaseDir, Demo: s.d.Demo}
 	if b := st.Buckets; b.Mode != "" {
 		pc.BucketProvider, pc.S3Region, pc.S3Endpoint, pc.AzureAccount = b.Mode, b.S3Region, b.S3Endpoint, b.AzureStorageAccount
 	}
@@ -27,7 +27,7 @@ func (s *Steps) Preflight(ctx context.Context) (Outcome, error) {
 	}
 	run := wizard.NewCheckRun(s.d.Now(), s.d.Preflight.Check(ctx, s.preflightConfig(st)))
 	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
-		st.SetChecks(wizard.Preflight, run)
+		st.RecordRun(wizard.Preflight, run, false)
 		return nil
 	})
 	return Outcome{State: st, Run: run}, err

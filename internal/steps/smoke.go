@@ -3,8 +3,10 @@ package steps
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/certcheck"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/engine"
@@ -94,7 +97,7 @@ func (s *Smoker) Smoke(ctx context.Context, st wizard.State) (Outcome, error) {
 func (s *Smoker) save(results []check.Result) (Outcome, error) {
 	run := wizard.NewCheckRun(s.c.Steps.d.Now(), results)
 	st, _, err := s.c.Steps.save(func(st *wizard.State) wizard.FieldErrors {
-		st.SetChecks(wizard.Smoke, run)
+		st.RecordRun(wizard.Smoke, run, false)
 		if smokePassed(results) {
 			st.MarkDone(wizard.Smoke)
 		} else {
@@ -110,11 +113,48 @@ func smokePassed(results []check.Result) bool {
 	return w != check.Fail && w != check.Error
 }
 
+// installedError is what was installed could not be read: no domain or
+// no certificate where .env says.
+type installedError struct{ err error }
+
+func (e *installedError) Error() string { return e.err.Error() }
+
+// rootCAs is the pool the router's chain is verified against: the
+// configured roots, plus the CAs of the installed chain when the admin
+// continued past tls.chain (a private CA the system does not trust, which
+// the admin accepted knowingly).
+func (s *Smoker) rootCAs(st wizard.State, inst smoketest.Installed) *x509.CertPool {
+	if _, ok := st.Overridden(certcheck.IDChain); !ok {
+		return s.c.Steps.d.RootCAs
+	}
+	pool := x509.NewCertPool()
+	if s.c.Steps.d.RootCAs != nil {
+		pool = s.c.Steps.d.RootCAs.Clone()
+	} else if sys, err := x509.SystemCertPool(); err == nil {
+		pool = sys
+	}
+	rest := []byte(inst.CertPEM)
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && c.IsCA {
+			pool.AddCert(c)
+		}
+	}
+	return pool
+}
+
 // smokeRunError says in words why the smoke test could not run.
 func smokeRunError(err error) string {
 	var refused *deploy.RefusedError
 	if errors.As(err, &refused) {
 		return strings.TrimPrefix(refused.Error(), "deploy: plan refused: ")
+	}
+	var ie *installedError
+	if errors.As(err, &ie) {
+		return "what was installed could not be read: " + strings.TrimPrefix(ie.Error(), "smoketest: ")
 	}
 	return "the release's files (.env, docker-compose.yml) could not be read; the console log has the details"
 }
@@ -190,13 +230,21 @@ func (s *Smoker) run(ctx context.Context, st wizard.State) ([]check.Result, erro
 			expected = append(expected, svc)
 		}
 	}
-	cfg := smoketest.Config{
-		Domain: st.Domain.Domain, Address: s.c.Address,
+	// The router is judged against what the install wrote (the domain
+	// in .env, the certificate in certs/), never against the state,
+	// which may have changed since: a smoke test must not pass an
+	// install that serves another name.
+	inst, err := smoketest.ReadInstalled(s.c.ReleaseDir, env)
+	if err != nil {
+		return nil, &installedError{err}
+	}
+	cfg := inst.Apply(smoketest.Config{
+		Address:  s.c.Address,
 		HTTPPort: envPort(env, "ROUTER_HTTP_PORT", 80), HTTPSPort: envPort(env, "ROUTER_HTTPS_PORT", 443),
 		Services: plan.Services(), Scales: scales,
-		CertPEM: st.TLS.CertPEM, SelfSigned: st.TLS.Mode == wizard.TLSSelfSigned,
-		Health: smoketest.HealthTargets(env, expected),
-	}
+		Health:  smoketest.HealthTargets(env, expected),
+		RootCAs: s.rootCAs(st, inst),
+	})
 	deps := smoketest.Deps{
 		Database: func(ctx context.Context) []check.Result {
 			return s.c.Steps.DatabaseChecks(ctx, DatabaseForm{DB: &st.Database, Cache: &st.Cache})

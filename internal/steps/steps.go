@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/dbcheck"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -34,6 +36,12 @@ type Deps struct {
 	// RootCAs verifies uploaded certificate chains; nil means the system
 	// roots.
 	RootCAs *x509.CertPool
+	// Demo is --demo: preflight expects an offline machine and a small
+	// one (preflight.Config.Demo).
+	Demo bool
+	// Containers says where CARTO's containers will connect to the
+	// database from, for the pg_hba.conf hint; nil leaves it out.
+	Containers func(ctx context.Context) dbcheck.ContainerNetwork
 }
 
 // Steps runs the wizard's steps against one store: the wizard's file store,
@@ -41,6 +49,12 @@ type Deps struct {
 type Steps struct {
 	d     Deps
 	store wizard.Store
+
+	// gate, when set, makes a step continue past its own checks in the
+	// same save (Continuing); testOnly makes it save only a run in which
+	// nothing failed (Testing).
+	gate     map[string]string
+	testOnly bool
 }
 
 // New returns the steps over store. A nil Log discards; a nil Now is the
@@ -67,6 +81,24 @@ func (s *Steps) Deps() Deps { return s.d }
 // WithStore returns the same steps over another store.
 func (s *Steps) WithStore(store wizard.Store) *Steps { return &Steps{d: s.d, store: store} }
 
+// Continuing returns the steps such that a step's submission is kept only
+// when the admin may also continue past its checks with reasons (by check
+// ID), by the rules of Continue, in the same save: the wizard's Continue
+// button. A submission whose checks need a reason that was not given is
+// refused, and nothing of it is saved.
+func (s *Steps) Continuing(reasons map[string]string) *Steps {
+	if reasons == nil {
+		reasons = map[string]string{}
+	}
+	return &Steps{d: s.d, store: s.store, gate: reasons}
+}
+
+// Testing returns the steps such that a step's submission is kept only
+// when none of its checks failed or could not run: the wizard's "Test"
+// buttons. A failed test is refused (its run says why) and saves nothing,
+// so what the state holds is always what was last accepted.
+func (s *Steps) Testing() *Steps { return &Steps{d: s.d, store: s.store, testOnly: true} }
+
 // Outcome is what submitting a step's input did.
 type Outcome struct {
 	// State is the state after the step; it was saved unless Errors has
@@ -78,6 +110,10 @@ type Outcome struct {
 	// Errors are problems of the input itself, by form field. When there
 	// are any, nothing was saved.
 	Errors wizard.FieldErrors
+	// Made is the router certificate a refused TLS submission made or
+	// obtained, for the form to hold: continuing with a reason then uses
+	// it instead of ordering another from the CA.
+	Made *wizard.TLSInput
 }
 
 // Refused reports whether the input was refused (nothing saved).
@@ -168,10 +204,45 @@ func (s *Steps) save(fn func(*wizard.State) wizard.FieldErrors) (wizard.State, w
 }
 
 // record stores a step's check run, and clears the step's done mark when
-// changed says its input is not what was accepted before.
+// changed says its input is not what was accepted before; overrides the
+// run makes stale are dropped (wizard.State.RecordRun).
 func record(st *wizard.State, step wizard.Step, run wizard.CheckRun, changed bool) {
 	if changed {
 		delete(st.Done, step)
 	}
-	st.SetChecks(step, run)
+	st.RecordRun(step, run, changed)
+}
+
+// settle ends a step's save: with Testing, a run in which something failed
+// refuses the submission; with Continuing, the run is gated as Continue
+// gates it and, when nothing blocks, the overrides are recorded and the
+// step is marked done. Field errors refuse the whole save.
+func (s *Steps) settle(st *wizard.State, step wizard.Step, run wizard.CheckRun) wizard.FieldErrors {
+	if s.testOnly {
+		for _, r := range run.Results {
+			if r.Status == check.Fail || r.Status == check.Error {
+				errs := FailedFields(run.Results)
+				if len(errs) == 0 {
+					errs.Add(string(step), r.Message)
+				}
+				return errs
+			}
+		}
+		return nil
+	}
+	if s.gate == nil {
+		return nil
+	}
+	errs, ovs := wizard.Gate(run.Results, s.gate, s.d.Now())
+	if len(errs) > 0 {
+		return errs
+	}
+	for _, o := range ovs {
+		st.AddOverride(o)
+		if o.Reason != wizard.WarningReason {
+			s.d.Log.Info("check overridden", "check", o.Check, "reason", o.Reason)
+		}
+	}
+	st.MarkDone(step)
+	return nil
 }

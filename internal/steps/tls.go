@@ -26,6 +26,10 @@ type TLSForm struct {
 	// NoIssue checks without ordering a certificate, to spare the CA's
 	// rate limits (`carto-setup check`).
 	NoIssue bool
+	// ACMEAccount is the account key that obtained CertPEM when it comes
+	// from a submission that was refused (Outcome.Made); empty means the
+	// saved one.
+	ACMEAccount string
 }
 
 // TLSModeDefault is the mode offered on the wizard's first visit.
@@ -140,11 +144,17 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		if dir == "" {
 			dir = s.d.ACMEDirectory
 		}
-		base := wizard.TLSInput{Mode: f.Mode, ACMEEmail: f.ACMEEmail, ACMEDirectory: dir, ACMEAccount: st.TLS.ACMEAccount}
-		// A certificate obtained earlier is kept while it passes every
-		// check; otherwise a new one is ordered.
+		account := st.TLS.ACMEAccount
+		if f.ACMEAccount != "" {
+			account = f.ACMEAccount
+		}
+		base := wizard.TLSInput{Mode: f.Mode, ACMEEmail: f.ACMEEmail, ACMEDirectory: dir, ACMEAccount: account}
+		// A certificate obtained earlier is kept while it can be used for
+		// the domain and is not due for renewal (a private CA's chain, a
+		// clock that is behind, are the admin's to accept); otherwise a
+		// new one is ordered.
 		if cert, key := earlier(); cert != "" {
-			if rep := lint(cert, "", key); rep.Usable() && !check.Failed(rep.Results) {
+			if rep := lint(cert, "", key); rep.Usable() && rep.NotAfter.Sub(now) >= certcheck.ExpiryWarning {
 				next = base
 				next.CertPEM, next.KeyPEM, next.Fingerprint = string(rep.FullChainPEM), string(rep.KeyPEM), rep.Fingerprint
 				results = rep.Results
@@ -160,7 +170,7 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		}
 		actx, cancel := context.WithTimeout(ctx, s.d.ACMETimeout)
 		defer cancel()
-		certPEM, keyPEM, account, err := s.d.ACME.Obtain(actx, domain, f.ACMEEmail, dir, []byte(st.TLS.ACMEAccount))
+		certPEM, keyPEM, usedAccount, err := s.d.ACME.Obtain(actx, domain, f.ACMEEmail, dir, []byte(account))
 		if err != nil {
 			s.d.Log.Warn("acme issuance failed", "domain", domain, "err", err)
 			msg := "The certificate could not be obtained."
@@ -175,16 +185,63 @@ func (s *Steps) TLS(ctx context.Context, f TLSForm) (Outcome, error) {
 		rep := lint(string(certPEM), "", string(keyPEM))
 		results = rep.Results
 		next = base
-		next.CertPEM, next.KeyPEM, next.Fingerprint, next.ACMEAccount = string(rep.FullChainPEM), string(rep.KeyPEM), rep.Fingerprint, string(account)
+		next.CertPEM, next.KeyPEM, next.Fingerprint, next.ACMEAccount = string(rep.FullChainPEM), string(rep.KeyPEM), rep.Fingerprint, string(usedAccount)
 		if len(rep.FullChainPEM) == 0 {
 			next.CertPEM, next.KeyPEM = string(certPEM), string(keyPEM)
 		}
 	}
 	run := wizard.NewCheckRun(now, results)
-	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
+	st, errs, err := s.save(func(st *wizard.State) wizard.FieldErrors {
 		record(st, wizard.TLS, run, st.TLS.CertPEM != next.CertPEM || next.CertPEM == "")
 		st.TLS = next
-		return nil
+		return s.settle(st, wizard.TLS, run)
 	})
-	return Outcome{State: st, Run: run}, err
+	out := Outcome{State: st, Run: run, Errors: errs}
+	if len(errs) > 0 && next.CertPEM != "" {
+		out.Made = &next
+	}
+	return out, err
+}
+
+// followDomain re-derives the router certificate after the domain changed
+// to domain, in the same save as the domain: a self-signed certificate is
+// made again for the new name; an uploaded one is checked again and, when
+// its names do not cover the new domain, the TLS step is no longer done
+// (its run says why); an ACME one that does not cover it is ordered again
+// when the admin next continues on the TLS step, which is no longer done.
+// The install is then out of date (wizard.State.Changed) until applied.
+func (s *Steps) followDomain(st *wizard.State, domain string) error {
+	if st.TLS.Mode == "" {
+		return nil
+	}
+	now := s.d.Now()
+	switch st.TLS.Mode {
+	case wizard.TLSSelfSigned:
+		certPEM, keyPEM, fp, err := certcheck.SelfSigned(domain, now)
+		if err != nil {
+			return err
+		}
+		st.TLS.CertPEM, st.TLS.KeyPEM, st.TLS.Fingerprint = string(certPEM), string(keyPEM), fp
+		record(st, wizard.TLS, wizard.NewCheckRun(now, []check.Result{certcheck.SelfSignedNotice(domain)}), true)
+		st.MarkDone(wizard.TLS) // made for the new name: nothing to decide
+	case wizard.TLSUpload, wizard.TLSACME:
+		if st.TLS.CertPEM == "" {
+			delete(st.Done, wizard.TLS)
+			return nil
+		}
+		rep := certcheck.Lint(certcheck.Input{Domain: domain, CertPEM: []byte(st.TLS.CertPEM), KeyPEM: []byte(st.TLS.KeyPEM)}, now, s.d.RootCAs)
+		results := rep.Results
+		covers := rep.Usable() && !check.Failed(results)
+		if !covers && st.TLS.Mode == wizard.TLSACME {
+			results = []check.Result{{Step: certcheck.Step, ID: "tls.acme", Status: check.Fail, Fixed: true, Field: wizard.FieldTLSMode,
+				Measured: "issued for the previous domain", Required: "a certificate for " + domain,
+				Message: "The Let's Encrypt certificate was issued for the previous domain.",
+				Hint:    "Continue on this step to order one for " + domain + "."}}
+		}
+		record(st, wizard.TLS, wizard.NewCheckRun(now, results), true)
+		if covers {
+			st.MarkDone(wizard.TLS)
+		}
+	}
+	return nil
 }

@@ -308,6 +308,10 @@ func (f *Flow) run(ctx context.Context, opts Options, p *Progress, out io.Writer
 		s.MarkDone(wizard.Package)
 		s.MarkDone(wizard.Review)
 		s.MarkDone(wizard.Install)
+		// What is installed now, so later changes show as changed since
+		// this install and the smoke test runs against it.
+		s.RecordInstall(st, f.c.Now(), o.Plan.To)
+		delete(s.Done, wizard.Smoke)
 		return nil
 	}); err != nil {
 		logf("The wizard's state could not be updated: %v", err)

@@ -79,7 +79,7 @@ func (f *repoFixture) install(t *testing.T, st wizard.State) history.Entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.Apply(p, time.Now()); err != nil {
+	if err := deploy.ApplyWith(p, deploy.ApplyOptions{Now: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := rec.Finish(history.Succeeded, "installed")

@@ -92,3 +92,40 @@ type BucketsInput struct {
 	AzureStorageAccount string `json:"azure_storage_account,omitempty"`
 	AzureAccessKey      string `json:"azure_access_key,omitempty" secret:"Azure storage access key"`
 }
+
+// OnlyMode returns the buckets with the settings of the providers not
+// chosen dropped, secrets included: a key typed for a provider the admin
+// then left must not stay in the state or its answers export.
+func (b BucketsInput) OnlyMode() BucketsInput {
+	out := BucketsInput{Mode: b.Mode, Imports: b.Imports, Thumbnails: b.Thumbnails}
+	switch b.Mode {
+	case BucketsGCS:
+		out.GCSProjectID, out.GCSKeyJSON = b.GCSProjectID, b.GCSKeyJSON
+	case BucketsS3:
+		out.S3Region, out.S3AccessKeyID, out.S3SecretAccessKey, out.S3Endpoint = b.S3Region, b.S3AccessKeyID, b.S3SecretAccessKey, b.S3Endpoint
+	case BucketsAzure:
+		out.AzureStorageAccount, out.AzureAccessKey = b.AzureStorageAccount, b.AzureAccessKey
+	default:
+		out.Imports, out.Thumbnails = BucketInput{}, BucketInput{Public: b.Thumbnails.Public}
+	}
+	return out
+}
+
+// OnlyMode returns the database settings with those of the mode not
+// chosen dropped: the embedded database has no host, TLS or CA (its
+// passwords are its own admin's and workspace user's).
+func (d DatabaseInput) OnlyMode() DatabaseInput {
+	if d.Mode == ModeEmbedded {
+		d.Host, d.Port, d.SSL, d.SSLMode, d.CAPEM = "", 0, false, "disable", ""
+	}
+	return d
+}
+
+// OnlyMode returns the cache settings with those of the mode not chosen
+// dropped: the embedded cache has no host, password or CA.
+func (c CacheInput) OnlyMode() CacheInput {
+	if c.Mode == ModeEmbedded {
+		return CacheInput{Mode: c.Mode, Port: 6379}
+	}
+	return c
+}

@@ -56,5 +56,11 @@ func (st State) clone() State {
 		}
 	}
 	out.Overrides = append([]Override(nil), st.Overrides...)
+	if st.LastInstall.Inputs != nil {
+		out.LastInstall.Inputs = make(map[Step]string, len(st.LastInstall.Inputs))
+		for k, v := range st.LastInstall.Inputs {
+			out.LastInstall.Inputs[k] = v
+		}
+	}
 	return out
 }

@@ -20,9 +20,9 @@ var notSecret = map[string]string{
 	"Cache.CAPEM":                    "a CA certificate is public",
 	"TLS.Fingerprint":                "the certificate's fingerprint is public",
 	"Domain.BrowserNonce":            "a one-time nonce that proves the domain reaches this VM; it guards nothing",
-	"Advanced.ExtraCAPEM":            "CA certificates are public",
 	"Advanced.BigQueryOAuthClientID": "an OAuth client ID is public: every browser that signs in sees it",
 	"Advanced.Extra.Key":             "the name of a customer.env setting",
+	"Advanced.ExtraCAPEM":            "CA certificates are public",
 }
 
 // looksSecret is deliberately wider than the key-name rule of the masker:
@@ -95,7 +95,7 @@ func TestSecretFields(t *testing.T) {
 	}
 	want := []string{"Package.KeyJSON", "Database.AdminPassword", "Database.WorkspacePassword", "Cache.Password",
 		"TLS.KeyPEM", "TLS.ACMEAccount", "Buckets.GCSKeyJSON", "Buckets.S3SecretAccessKey", "Buckets.AzureAccessKey",
-		"Advanced.GoogleMapsAPIKey", "Advanced.BigQueryOAuthClientSecret"}
+		"Advanced.GoogleMapsAPIKey", "Advanced.BigQueryOAuthClientSecret", "LastInstall.Key"}
 	if !slices.Equal(names, want) {
 		t.Errorf("registered %v, want %v", names, want)
 	}

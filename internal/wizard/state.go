@@ -31,6 +31,8 @@ type State struct {
 	// path: "mine" keeps the hand edit, "wizard" takes the wizard's value
 	// (deploy.Resolution). They are cleared once an install has used them.
 	Resolutions map[string]string `json:"resolutions,omitempty"`
+	// LastInstall is what the last successful install applied (changes.go).
+	LastInstall InstallRecord `json:"last_install,omitzero"`
 }
 
 // Override records that the admin continued past a warning or an

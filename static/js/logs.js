@@ -79,26 +79,69 @@
     });
   });
 
+  function dur(ms) {
+    var s = Math.max(0, Math.round(ms / 1000)), d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+    s = s % 60;
+    if (d) return d + "d " + h + "h";
+    if (h) return h + "h " + m + "m";
+    if (m) return m + "m " + s + "s";
+    return s + "s";
+  }
+
+  function line(chip, cls) {
+    var el = document.createElement("span"); el.className = "chip-line" + (cls ? " " + cls : ""); chip.appendChild(el); return el;
+  }
+
+  // The board's chips follow the service states the server sends; the
+  // page's own rendering is the same, so a reload changes nothing.
   function board(msg) {
+    var list = document.getElementById("board");
     (msg.services || []).forEach(function (s) {
-      var tr = document.querySelector('#board tr[data-service="' + CSS.escape(s.Service) + '"]');
-      if (!tr) {
-        tr = document.createElement("tr");
-        tr.dataset.service = s.Service;
-        ["svc", "state", "exit", "restarts", "health", "started", "expected"].forEach(function (c) {
-          var td = document.createElement("td"); td.className = c; tr.appendChild(td);
-        });
-        tr.querySelector(".svc").textContent = s.Service;
-        document.querySelector("#board tbody").appendChild(tr);
+      var li = list.querySelector('li[data-service="' + CSS.escape(s.Service) + '"]');
+      if (!li) {
+        li = document.createElement("li");
+        li.dataset.service = s.Service;
+        var name = document.createElement("span"); name.className = "chip-name"; name.textContent = s.Service; li.appendChild(name);
+        list.appendChild(li);
       }
-      tr.dataset.status = s.Status;
-      tr.querySelector(".state").textContent = s.State;
-      tr.querySelector(".exit").textContent = (s.State === "exited" || s.State === "restarting") ? s.ExitCode : "";
-      tr.querySelector(".restarts").textContent = s.Restarts;
-      tr.querySelector(".health").textContent = s.Health || "";
+      Array.prototype.slice.call(li.querySelectorAll(".chip-line")).forEach(function (n) { li.removeChild(n); });
+      var state = !s.State ? "no container" : (s.State === "exited" || s.State === "restarting") ? s.State + " (" + s.ExitCode + ")" : s.State;
+      var l1 = line(li), st = document.createElement("span"), hl = document.createElement("span");
+      st.className = "state"; st.textContent = state; hl.className = "health"; hl.textContent = s.Health || "no healthcheck";
+      l1.appendChild(st); l1.appendChild(document.createTextNode(" · ")); l1.appendChild(hl);
+      var l2 = line(li), rs = document.createElement("span");
+      rs.className = "restarts"; rs.textContent = s.Restarts + " restarts"; l2.appendChild(rs);
+      if (s.State === "running" && s.StartedAt && s.StartedAt.indexOf("0001-") !== 0) {
+        var up = document.createElement("span"); up.className = "uptime"; up.dataset.since = s.StartedAt;
+        up.textContent = dur(Date.now() - Date.parse(s.StartedAt));
+        l2.appendChild(document.createTextNode(" · up ")); l2.appendChild(up);
+      }
+      if (s.Verdict !== "ok" && s.Reason) line(li, "reason").textContent = s.Reason;
+      li.className = "chip " + s.Verdict;
+      li.dataset.status = s.Verdict;
+      li.title = s.Reason || "";
     });
+    var all = list.querySelectorAll("li[data-service]"), ready = list.querySelectorAll('li[data-status="ok"]').length;
+    var rc = document.getElementById("board-ready");
+    if (rc) {
+      rc.dataset.ready = ready; rc.dataset.total = all.length;
+      rc.querySelector("strong").textContent = ready + " of " + all.length + " ready";
+      var meter = rc.querySelector("meter"); meter.max = Math.max(all.length, 1); meter.value = ready;
+    }
     if (msg.status && msg.status !== "running" && !finished) { finished = true; location.reload(); }
   }
+
+  // The elapsed time and the uptimes tick without asking the server.
+  setInterval(function () {
+    var el = document.getElementById("elapsed");
+    if (el && el.dataset.running === "true" && !finished) {
+      var v = el.querySelector(".value");
+      if (v) v.textContent = dur(Date.now() - Date.parse(el.dataset.started));
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("#board .uptime[data-since]"), function (u) {
+      u.textContent = dur(Date.now() - Date.parse(u.dataset.since));
+    });
+  }, 1000);
 
   function handle(msg) {
     var nodes = [];

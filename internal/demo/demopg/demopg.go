@@ -204,21 +204,28 @@ func (s *Server) Stop(ctx context.Context) error {
 	return nil
 }
 
+// StopIn stops the demo database of dir when one runs, keeping its data:
+// what stopping the demo means. Nothing there is not an error.
+func StopIn(ctx context.Context, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, dataDir, "PG_VERSION")); err != nil {
+		return nil
+	}
+	bin, err := pgbin.Dir()
+	if err != nil {
+		return fmt.Errorf("demopg: stop %s: %w", dir, err)
+	}
+	cred, err := pgbin.SystemUser()
+	if err != nil {
+		return fmt.Errorf("demopg: stop %s: %w", dir, err)
+	}
+	return (&Server{dir: dir, bin: bin, cred: cred}).Stop(ctx)
+}
+
 // Remove stops a demo database left in dir, if any, and deletes dir with
 // its cluster, password and CA: what "clean up the demo" means.
 func Remove(ctx context.Context, dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, dataDir, "PG_VERSION")); err == nil {
-		bin, err := pgbin.Dir()
-		if err != nil {
-			return fmt.Errorf("demopg: remove %s: %w", dir, err)
-		}
-		cred, err := pgbin.SystemUser()
-		if err != nil {
-			return fmt.Errorf("demopg: remove %s: %w", dir, err)
-		}
-		if err := (&Server{dir: dir, bin: bin, cred: cred}).Stop(ctx); err != nil {
-			return err
-		}
+	if err := StopIn(ctx, dir); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("demopg: remove %s: %w", dir, err)
