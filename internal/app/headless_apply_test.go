@@ -230,7 +230,7 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("apply with the containers refused by pg_hba.conf: exit %d, want 1\nstdout:\n%s", code, stdout)
 	}
-	if st := decodeChecks(t, stdout).status("database.auth"); st != "pass" {
+	if st := decodeApply(t, stdout).status("database.auth"); st != "pass" {
 		t.Errorf("database.auth from this VM: %q, want pass (only the containers are refused)", st)
 	}
 	if decodeApply(t, stdout).status("install.deploy") != "fail" {

@@ -504,3 +504,33 @@ func TestInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenCreatesNothingUntilAWrite: a command that reads the history and
+// then refuses (apply after the checkout moved) leaves the state directory
+// as it was.
+func TestOpenCreatesNothingUntilAWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "history")
+	s, err := Open(dir, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, err := s.List(); err != nil || len(es) != 0 {
+		t.Fatalf("List = %v, %v; want nothing", es, err)
+	}
+	if _, ok, err := s.Installed(); ok || err != nil {
+		t.Fatalf("Installed = %v, %v; want none", ok, err)
+	}
+	if n, err := s.MarkInterrupted(); n != 0 || err != nil {
+		t.Fatalf("MarkInterrupted = %d, %v", n, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the history directory exists after reads only: %v", err)
+	}
+	rel := t.TempDir()
+	if _, err := s.Begin(Start{Action: Install, Origin: CommandLine, ReleaseDir: rel, Release: "2026.8.11"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("after Begin: %v, %v; want a 0700 directory", fi, err)
+	}
+}

@@ -62,13 +62,16 @@ type Store struct {
 // Open returns the history in dir, creating it owner-only (0700), and
 // removes what an action interrupted in the middle of Begin left.
 func Open(dir string, now func() time.Time) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("history: open: %w", err)
+	s := &Store{dir: dir, now: now}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		// Nothing is recorded yet; the directory is made by the first
+		// write, so a command that reads the history and then refuses
+		// leaves the state directory as it was.
+		return s, nil
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("history: open: %w", err)
 	}
-	s := &Store{dir: dir, now: now}
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
@@ -83,10 +86,24 @@ func Open(dir string, now func() time.Time) (*Store, error) {
 	return s, nil
 }
 
+// create makes the history directory, owner-only, before a first write.
+func (s *Store) create() error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("history: create: %w", err)
+	}
+	if err := os.Chmod(s.dir, 0o700); err != nil {
+		return fmt.Errorf("history: create: %w", err)
+	}
+	return nil
+}
+
 // lock takes the directory's exclusive lock; the returned function
 // releases it.
 func (s *Store) lock() (func(), error) {
 	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil // no history yet: readers find nothing, writers create it first
+	}
 	if err != nil {
 		return nil, fmt.Errorf("history: lock: %w", err)
 	}
@@ -102,6 +119,9 @@ func (s *Store) entryDir(id int) string { return filepath.Join(s.dir, fmt.Sprint
 // ids returns the kept entries' IDs, oldest first.
 func (s *Store) ids() ([]int, error) {
 	des, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("history: list: %w", err)
 	}
@@ -144,6 +164,9 @@ type Recording struct {
 // result Running, then removes the entries beyond the last Keep. The entry
 // appears complete or not at all.
 func (s *Store) Begin(st Start) (*Recording, error) {
+	if err := s.create(); err != nil {
+		return nil, err
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
