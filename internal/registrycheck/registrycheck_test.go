@@ -103,10 +103,13 @@ func TestMissingTag(t *testing.T) {
 		!strings.Contains(img.Hint, "disagree") {
 		t.Errorf("images result %+v, want a failure naming %s as not found", img, want)
 	}
+	if !img.Fixed {
+		t.Error("a tag the registry does not have can be overridden; the install would fail on it")
+	}
 	if r := got[IDRegistryPrefix+reg.Host]; r.Status != check.Pass {
 		t.Errorf("registry result %+v, want pass: it answers", r)
 	}
-	if r := got[IDImagesDisk]; r.Status != check.Warn || !strings.Contains(r.Required, "size of 1 image(s) is unknown") {
+	if r := got[IDImagesDisk]; r.Status != check.Warn || !strings.Contains(r.Required, "size of 2 image(s) is unknown") {
 		t.Errorf("disk result %+v, want a warning that a size is unknown", r)
 	}
 	if reg.BlobGets() != gets || reg.ManifestRequests() == manifests {
@@ -155,6 +158,8 @@ func TestSizesAndLogin(t *testing.T) {
 	}
 	if r := anon[IDImages]; r.Status != check.Fail || !strings.Contains(r.Measured, a+" (denied)") || !strings.Contains(r.Hint, "docker login "+reg.Host) {
 		t.Errorf("images result without a login %+v, want both denied", r)
+	} else if r.Fixed {
+		t.Error("a denied image cannot be overridden; the daemon may hold a login carto-setup does not see")
 	}
 
 	var freeAsked string
