@@ -206,6 +206,8 @@ type InstallData struct {
 	Services []ServiceView
 	Failing  []FailingView
 	Lines    []string // the latest log lines, for the page without JS
+	// Images is the pull phase (ImagesBoard); empty before it.
+	Images ImagesBoardView
 }
 
 // Running reports whether the job is still going.

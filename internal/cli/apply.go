@@ -116,7 +116,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	}
 
 	inst := steps.NewInstaller(steps.InstallConfig{Log: log, Store: store, ReleaseDir: cfg.Dir, Project: cfg.Project,
-		Expect: cfg.Expect, Now: env.Now, EnsureImages: w.EnsureImages})
+		Expect: cfg.Expect, Now: env.Now, Images: w.Images, ImageEvents: imageEvents(hf.json, env.Stderr)})
 	err = inst.Install(ctx, plan, env.Stderr)
 	installed := check.Result{Step: "install", ID: "install.deploy", Status: check.Pass,
 		Measured: "every service in its expected state", Required: "every service in its expected state",

@@ -80,11 +80,12 @@ func List(compose []byte, env *envfile.File) ([]Image, error) {
 
 // ListRelease lists the images of the release in dir as an install of it
 // would pull them: resolved with the .env that install.sh's step B makes
-// of its VERSION, env.tpl and customer.env (none when absent: the image
-// names come from env.tpl, which .env lists after customer.env, so a
-// customer.env cannot change them). A .env already in dir is not read: it
-// may be from an older release.
-func ListRelease(dir string) ([]Image, error) {
+// of its VERSION, env.tpl and customerEnv. A nil customerEnv reads dir's
+// customer.env, or none when it is absent: the image names come from
+// env.tpl, which .env lists after customer.env, so a customer.env rarely
+// changes them. A .env already in dir is not read: it may be from an older
+// release.
+func ListRelease(dir string, customerEnv []byte) ([]Image, error) {
 	read := func(name string) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -104,11 +105,13 @@ func ListRelease(dir string) ([]Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	customer, err := os.ReadFile(filepath.Join(dir, "customer.env"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("images: %w", err)
+	if customerEnv == nil {
+		customerEnv, err = os.ReadFile(filepath.Join(dir, "customer.env"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("images: %w", err)
+		}
 	}
-	return ListPlanned(compose, customer, version, tpl)
+	return ListPlanned(compose, customerEnv, version, tpl)
 }
 
 // ListPlanned lists the images of a release from its docker-compose.yml,

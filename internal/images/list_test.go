@@ -44,7 +44,7 @@ func TestListStandinRelease(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeStandin(t, "2026.8.11", tt.base)
-			got, err := ListRelease(dir)
+			got, err := ListRelease(dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestListReleasePlanned(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(stale), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ListRelease(dir)
+	got, err := ListRelease(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestListReleasePlanned(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "VERSION")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListRelease(dir); err == nil || !strings.Contains(err.Error(), "VERSION") {
+	if _, err := ListRelease(dir, nil); err == nil || !strings.Contains(err.Error(), "VERSION") {
 		t.Errorf("ListRelease without VERSION: %v, want an error naming it", err)
 	}
 }

@@ -97,7 +97,7 @@ func TestPullStandinRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list, err := ListRelease(dir)
+	list, err := ListRelease(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

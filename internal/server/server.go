@@ -31,6 +31,8 @@ type Deps struct {
 	// it is not available.
 	Smoke  Smoker
 	Bundle Bundler
+	// Images is the Images panel (offline bundles); nil means none.
+	Images ImagesPanel
 	// Steps runs the steps' validation, checks and state changes, over
 	// Store.
 	Steps *steps.Steps

@@ -138,5 +138,6 @@ func installData(s steps.InstallStatus) web.InstallData {
 	for _, l := range s.Lines {
 		d.Lines = append(d.Lines, l.Service+" | "+l.Text)
 	}
+	d.Images = imagesBoard(s.Images)
 	return d
 }

@@ -24,6 +24,9 @@ type Deps struct {
 	Database  DatabaseChecker
 	Cache     CacheChecker
 	Buckets   BucketsChecker
+	// Registry checks the release's images and their registries as part
+	// of preflight; nil leaves them out.
+	Registry RegistryChecker
 	// ACME obtains router certificates; ACMEDirectory is the directory
 	// used when the admin names none, ACMETimeout bounds one issuance.
 	ACME          Issuer

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/carto-setup/carto-setup/internal/atomicfile"
+	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/config"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/deploy"
+	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/images"
+	"github.com/carto-setup/carto-setup/internal/ociregistry"
+	"github.com/carto-setup/carto-setup/internal/registrycheck"
+	"github.com/carto-setup/carto-setup/internal/steps"
+)
+
+// imagesConfig is the install's pull phase for cfg: Docker's credentials,
+// carto-setup's own proxy settings from getenv, and, for the stand-in
+// release, its local build when the release names its images locally.
+func imagesConfig(cfg config.Config, getenv func(string) string) *steps.ImagesConfig {
+	c := &steps.ImagesConfig{Remote: &images.Remote{Getenv: getenv}, Stall: cfg.PullStall}
+	if cfg.StandinBinary != "" {
+		c.Prepare = standinPrepare(cfg.StandinBinary)
+	}
+	return c
+}
+
+// registryChecker is preflight's registry group (registrycheck.Run) on the
+// local Docker Engine.
+func registryChecker(getenv func(string) string) steps.RegistryChecker {
+	return steps.RegistryFunc(func(ctx context.Context, refs []string) []check.Result {
+		eng, err := engine.New(ctx)
+		if err != nil {
+			return []check.Result{{Step: registrycheck.Step, ID: registrycheck.IDImages, Status: check.Error,
+				Measured: "Docker Engine not reachable", Required: "every image of the release, present or in its registry",
+				Message: "Could not ask Docker which images it has.", Hint: "Fix the Docker check first."}}
+		}
+		defer eng.Close()
+		return registrycheck.Run(ctx, registrycheck.Deps{Engine: eng, Remote: &images.Remote{Getenv: getenv}}, refs)
+	})
+}
+
+// standinPrepare builds the stand-in release's images from a static
+// carto-setup executable, when the release names them locally (no
+// registry) and the engine lacks them; a release pointed at a registry
+// (UseRegistry, --demo) is left to the pull.
+func standinPrepare(binary string) func(ctx context.Context, plan deploy.Plan, refs []string, progress io.Writer) error {
+	return func(ctx context.Context, plan deploy.Plan, refs []string, progress io.Writer) error {
+		local := release.ImageTags(plan.Version())
+		if !slices.ContainsFunc(refs, func(r string) bool { return slices.Contains(local, r) }) {
+			return nil
+		}
+		eng, err := engine.New(ctx)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		fmt.Fprintf(progress, "Making sure of the stand-in images %s (built locally, no registry).\n", strings.Join(local, ", "))
+		built, err := release.EnsureImages(ctx, eng, binary, plan.Version(), progress)
+		if err != nil {
+			return &deploy.Error{Step: "images", Message: "Could not build the stand-in image " + release.ImageTag(plan.Version()) + ".",
+				Hint: "Check that Docker is running; the stand-in needs a static carto-setup executable (CGO_ENABLED=0).", Err: err}
+		}
+		if built {
+			fmt.Fprintf(progress, "Built the stand-in images.\n")
+		}
+		return nil
+	}
+}
+
+// demoRegistryRate paces the demo registry's downloads like a fast link,
+// so that a demo install's pull can be watched on the board.
+const demoRegistryRate = 8 << 20
+
+// startDemoRegistry serves the stand-in images of the demo release in dir
+// from an in-process registry on loopback and points the release at it,
+// so that a demo install pulls them for real. The images are built from
+// binary first when the engine lacks them. The registry keeps the port of
+// the previous start when it is free, so images pulled then still count
+// as present; its blobs live under stateDir. The returned function stops
+// it. When it cannot start, the release is pointed back at local images,
+// which the install then builds.
+func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io.Writer) (stop func(), err error) {
+	defer func() {
+		if err != nil {
+			if rerr := release.UseRegistry(dir, release.DefaultRegistryBase); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	version, err := os.ReadFile(filepath.Join(dir, "VERSION"))
+	if err != nil {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	v := strings.TrimSpace(string(version))
+	eng, err := engine.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	defer eng.Close()
+	if _, err := release.EnsureImages(ctx, eng, binary, v, io.Discard); err != nil {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	blobs := filepath.Join(stateDir, "demo-registry")
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	portFile := filepath.Join(stateDir, "demo-registry.port")
+	addr := "127.0.0.1:0"
+	if b, err := os.ReadFile(portFile); err == nil {
+		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && p < 65536 {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	opts := ociregistry.Options{Rate: demoRegistryRate, BlobDir: blobs}
+	srv, err := ociregistry.Listen(addr, opts)
+	if err != nil && addr != "127.0.0.1:0" {
+		srv, err = ociregistry.Listen("127.0.0.1:0", opts) // the old port is taken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	_, port, _ := net.SplitHostPort(srv.Host)
+	if err := atomicfile.WriteFile(portFile, []byte(port+"\n"), 0o600); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	base := srv.Host + "/" + release.DefaultRegistryBase
+	push := func(ctx context.Context, local, remote string) error {
+		return ociregistry.Push(ctx, eng, local, remote, ociregistry.PushOptions{TempDir: stateDir})
+	}
+	if err := release.PushImages(ctx, push, base, v); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	if err := release.UseRegistry(dir, base); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("demo registry: %w", err)
+	}
+	fmt.Fprintf(out, "Demo mode: the stand-in images are served by an in-process registry at %s (an install pulls them from it)\n", srv.Host)
+	return func() { srv.Close() }, nil
+}
