@@ -169,16 +169,24 @@ func imagesLoad(ctx context.Context, env Env, args []string) error {
 		return ExitInvalid
 	}
 	defer f.Close()
-	eng, err := engine.New(ctx)
+	fi, err := f.Stat()
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "%s: the Docker Engine is not reachable: %v\n", name, err)
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
 		return ExitFailed
 	}
-	defer eng.Close()
-	m, err := imagebundle.Load(ctx, eng, f, imagebundle.LoadOptions{
-		OnProgress: loadProgress(env.Stderr),
-		OnLine:     func(line string) { fmt.Fprintln(env.Stderr, "  "+line) },
-	})
+	// The whole bundle is checked before Docker is even asked.
+	progress := loadProgress(env.Stderr)
+	m, err := imagebundle.Verify(f, progress, fi.Size())
+	if err == nil {
+		var eng *engine.Client
+		if eng, err = engine.New(ctx); err != nil {
+			fmt.Fprintf(env.Stderr, "%s: the Docker Engine is not reachable: %v\n", name, err)
+			return ExitFailed
+		}
+		defer eng.Close()
+		m, err = imagebundle.Load(ctx, eng, f, imagebundle.LoadOptions{Verified: m, OnProgress: progress,
+			OnLine: func(line string) { fmt.Fprintln(env.Stderr, "  "+line) }})
+	}
 	var ce *imagebundle.CorruptError
 	if errors.As(err, &ce) {
 		fmt.Fprintf(env.Stderr, "%s: %s is damaged: %s\n", name, rest[0], ce.Reason)
