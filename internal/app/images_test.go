@@ -34,7 +34,7 @@ import (
 // pull moves real bytes), with a PostgreSQL the containers reach and an
 // answers file that continues past what fails on this machine.
 type registryInstall struct {
-	dir, pkg, state string
+	dir, pkg, state  string
 	project, version string
 	bin              string
 	reg              *registrytest.Registry
