@@ -63,6 +63,9 @@ type ImagesPageView struct {
 	Upload    *UploadView
 	Load      *LoadView
 	Error     string
+	// Resumed is where the last upload went on from ("1.0 MB"), when it
+	// went on from an earlier one.
+	Resumed string
 	// Back is where the panel was opened from.
 	Back string
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +66,9 @@ func (d *Deps) handleImagesPage(w http.ResponseWriter, r *http.Request) error {
 		return errNoImagesPanel
 	}
 	v := web.ImagesPageView{Back: backURL(r)}
+	if n, err := strconv.ParseInt(r.URL.Query().Get("resumed"), 10, 64); err == nil && n > 0 {
+		v.Resumed = images.FormatBytes(n)
+	}
 	list, err := d.Images.Images(r.Context())
 	if err != nil {
 		d.Log.Warn("images panel: cannot list the release's images", "err", err)
@@ -76,7 +80,13 @@ func (d *Deps) handleImagesPage(w http.ResponseWriter, r *http.Request) error {
 	if u, ok := d.Images.Upload(); ok && u.Offset < u.Total {
 		v.Upload = &web.UploadView{Offset: u.Offset, Total: u.Total, Done: images.FormatBytes(u.Offset), Size: images.FormatBytes(u.Total)}
 	}
-	if l, ok := d.Images.LatestLoad(); ok {
+	// The load just started, when the upload says which; else the
+	// latest.
+	l, ok := d.Images.Load(r.URL.Query().Get("job"))
+	if !ok {
+		l, ok = d.Images.LatestLoad()
+	}
+	if ok {
 		lv := loadView(l)
 		v.Load = &lv
 	}
@@ -206,7 +216,7 @@ func (d *Deps) receiveWhole(w http.ResponseWriter, r *http.Request) error {
 			return &appError{Status: http.StatusBadRequest, Title: "Upload failed", Message: "The bundle did not arrive whole; upload it again."}
 		}
 		d.Log.Info("offline image bundle received", "job", id)
-		return redirect(w, r, "/images")
+		return redirect(w, r, "/images?job="+url.QueryEscape(id))
 	}
 }
 
@@ -293,7 +303,7 @@ func (d *Deps) handleImagesUploadComplete(w http.ResponseWriter, r *http.Request
 	if asJSON {
 		return writeJSON(w, http.StatusAccepted, map[string]string{"job": id})
 	}
-	return redirect(w, r, "/images")
+	return redirect(w, r, "/images?job="+url.QueryEscape(id))
 }
 
 // handleImagesStatus is a load job's progress for the panel's script.

@@ -74,7 +74,10 @@
     say("Uploaded. Checking and loading the bundle…");
     fetch("/images/upload/complete", { method: "POST", credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(json)
-      .then(function () { location.reload(); })
+      .then(function (j) {
+        var from = parseInt(form.dataset.resumedFrom || "0", 10);
+        location.href = "/images?job=" + encodeURIComponent(j.job) + (from > 0 ? "&resumed=" + from : "");
+      })
       .catch(function (err) { fail(err.message); });
   }
 
@@ -90,8 +93,9 @@
       fetch("/images/upload", { method: "POST", credentials: "same-origin", headers: { "Accept": "application/json" }, body: body })
         .then(json)
         .then(function (j) {
-          if (j.offset > 0) say("Going on from " + size(j.offset) + ", where the last upload stopped.");
+          form.dataset.resumedFrom = String(j.offset);
           shown(j.offset, file.size);
+          if (j.offset > 0) say("Going on from " + size(j.offset) + ", where the last upload stopped.");
           send(file, j.offset, 0);
         })
         .catch(function (err) { fail(err.message); });
