@@ -376,8 +376,8 @@ func TestImagesSaveLoadOffline(t *testing.T) {
 	}
 
 	code, stdout, stderr = f.run(t, "images", "load", bundle)
-	if code != 0 {
-		t.Fatalf("images load: exit %d\n%s", code, stderr)
+	if code != 0 || !strings.Contains(stdout, "Loaded 2 images") {
+		t.Fatalf("images load: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, ref := range f.remote {
 		if !present(t, f.eng, ref) {

@@ -66,8 +66,8 @@ func TestListStandinRelease(t *testing.T) {
 			if got[1].ScaledToZero {
 				t.Error("the image is marked scaled to zero, but most services run it")
 			}
-			if tt.base != "" && got[1].Ref != release.RemoteImageTag(tt.base, "2026.8.11") {
-				t.Errorf("ListRelease gives %s, RemoteImageTag %s", got[1].Ref, release.RemoteImageTag(tt.base, "2026.8.11"))
+			if tt.base != "" && got[1].Ref != release.RemoteImageTags(tt.base, "2026.8.11")[0] {
+				t.Errorf("ListRelease gives %s, RemoteImageTags %s", got[1].Ref, release.RemoteImageTags(tt.base, "2026.8.11")[0])
 			}
 		})
 	}

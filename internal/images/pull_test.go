@@ -106,7 +106,7 @@ func TestPullStandinRelease(t *testing.T) {
 	if !slices.Equal(refs, []string{remoteTags[1], remoteTags[0]}) {
 		t.Fatalf("the release names %v, want %v", refs, remoteTags)
 	}
-	ref := release.RemoteImageTag(base, version)
+	ref := release.RemoteImageTags(base, version)[0]
 	registrytest.RemoveAfter(t, eng, refs...)
 
 	remote := &Remote{Keychain: reg.Keychain()}

@@ -77,7 +77,7 @@ func TestMissingTag(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{})
 	version := registrytest.UniqueName("2026.8.11-c")
 	base := reg.Host + "/carto-standin"
-	publish(t, eng, reg, release.RemoteImageTag(base, "2026.8.10"), 1<<20)
+	publish(t, eng, reg, release.RemoteImageTags(base, "2026.8.10")[0], 1<<20)
 
 	dir := filepath.Join(t.TempDir(), "carto-selfhosted")
 	if err := release.Write(dir, version); err != nil {
@@ -97,7 +97,7 @@ func TestMissingTag(t *testing.T) {
 
 	results := Run(ctx, Deps{Engine: eng, Remote: &images.Remote{Keychain: reg.Keychain()}}, images.Refs(list))
 	got := byID(t, results)
-	want := release.RemoteImageTag(base, version)
+	want := release.RemoteImageTags(base, version)[0]
 	img := got[IDImages]
 	if img.Status != check.Fail || !strings.Contains(img.Message, want) || !strings.Contains(img.Measured, want+" (not_found)") ||
 		!strings.Contains(img.Hint, "disagree") {

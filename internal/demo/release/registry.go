@@ -20,7 +20,7 @@ const DefaultRegistryBase = "carto-standin"
 // it sets DOCKER_REGISTRY_BASE_PATH in its env.tpl to base (for example
 // "127.0.0.1:5000/carto-standin"), as a release published to that registry
 // would carry, so that Compose and the pull phase ask the registry for
-// RemoteImageTag(base, version).
+// RemoteImageTags(base, version).
 func UseRegistry(dir, base string) error {
 	base = strings.TrimSuffix(base, "/")
 	if base == "" || strings.ContainsAny(base, " \t\n\"'$\\#") {
@@ -56,12 +56,6 @@ func UseRegistry(dir, base string) error {
 		return fmt.Errorf("release: use registry: %w", err)
 	}
 	return nil
-}
-
-// RemoteImageTag is the stand-in image's name under a registry base path,
-// the one env.tpl builds once UseRegistry has set base.
-func RemoteImageTag(base, version string) string {
-	return strings.TrimSuffix(base, "/") + "/standin:" + version
 }
 
 // RemoteImageTags are the names under base of every image ImageTags names

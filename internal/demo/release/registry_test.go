@@ -33,8 +33,8 @@ func TestUseRegistry(t *testing.T) {
 			t.Errorf("UseRegistry(%q) succeeded", bad)
 		}
 	}
-	if got := RemoteImageTag("127.0.0.1:5000/carto-standin/", "2026.8.11"); got != "127.0.0.1:5000/carto-standin/standin:2026.8.11" {
-		t.Errorf("RemoteImageTag = %s", got)
+	if got := RemoteImageTags("127.0.0.1:5000/carto-standin/", "2026.8.11"); !slices.Equal(got, []string{"127.0.0.1:5000/carto-standin/standin:2026.8.11", "127.0.0.1:5000/carto-standin/router-http:2026.8.11"}) {
+		t.Errorf("RemoteImageTags = %v", got)
 	}
 }
 
