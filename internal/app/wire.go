@@ -55,7 +55,7 @@ func wire(ctx context.Context, cfg config.Config, getenv func(string) string, lo
 			Database: steps.DatabaseFunc(dbcheck.Run),
 			Cache:    steps.CacheFunc(cachecheck.Run),
 			Buckets:  steps.BucketsFunc(buckets.Run),
-			Registry: registryChecker(getenv),
+			Registry: registryChecker(getenv, cfg.StandinBinary),
 			ACME:     lv.acme, ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
 		},
 		ProbeBinary: cfg.StandinBinary,
