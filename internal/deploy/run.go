@@ -174,7 +174,7 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 			if errors.As(err, &de) {
 				return err
 			}
-			return &Error{Step: "image", Message: "The release's images are not ready: " + sentence(err),
+			return &Error{Step: "images", Message: "The release's images are not ready: " + sentence(err),
 				Hint: "Check that Docker is running and that this user may use it.", Err: err}
 		}
 	}
