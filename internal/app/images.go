@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,15 +100,43 @@ func standinPrepare(binary string) func(ctx context.Context, plan deploy.Plan, r
 // so that a demo install's pull can be watched on the board.
 const demoRegistryRate = 8 << 20
 
+// demoRegistry is the in-process registry of --demo, filled with the
+// stand-in images in the background so that the wizard starts at once.
+type demoRegistry struct {
+	srv    *ociregistry.Server
+	ready  chan struct{}
+	err    error // set before ready is closed
+	cancel context.CancelFunc
+}
+
+// wait blocks until the registry holds the stand-in images, or says why
+// it never will.
+func (d *demoRegistry) wait(ctx context.Context) error {
+	select {
+	case <-d.ready:
+		return d.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops the filling, then the registry.
+func (d *demoRegistry) close() {
+	d.cancel()
+	<-d.ready
+	d.srv.Close()
+}
+
 // startDemoRegistry serves the stand-in images of the demo release in dir
 // from an in-process registry on loopback and points the release at it,
-// so that a demo install pulls them for real. The images are built from
-// binary first when the engine lacks them. The registry keeps the port of
-// the previous start when it is free, so images pulled then still count
-// as present; its blobs live under stateDir. The returned function stops
-// it. When it cannot start, the release is pointed back at local images,
-// which the install then builds.
-func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io.Writer) (stop func(), err error) {
+// so that a demo install pulls them for real. It returns once the registry
+// listens; the images are built from binary (when the engine lacks them)
+// and pushed in the background, and wait says when that is done. The
+// registry keeps the port of the previous start when it is free, so
+// images pulled then still count as present; its blobs live under
+// stateDir. When it cannot start, the release is pointed back at local
+// images, which the install then builds.
+func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io.Writer) (d *demoRegistry, err error) {
 	defer func() {
 		if err != nil {
 			if rerr := release.UseRegistry(dir, release.DefaultRegistryBase); rerr != nil {
@@ -126,12 +153,9 @@ func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io
 	if err != nil {
 		return nil, fmt.Errorf("demo registry: %w", err)
 	}
-	defer eng.Close()
-	if _, err := release.EnsureImages(ctx, eng, binary, v, io.Discard); err != nil {
-		return nil, fmt.Errorf("demo registry: %w", err)
-	}
 	blobs := filepath.Join(stateDir, "demo-registry")
 	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		eng.Close()
 		return nil, fmt.Errorf("demo registry: %w", err)
 	}
 	portFile := filepath.Join(stateDir, "demo-registry.port")
@@ -140,8 +164,6 @@ func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io
 		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && p < 65536 {
 			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("demo registry: %w", err)
 	}
 	opts := ociregistry.Options{Rate: demoRegistryRate, BlobDir: blobs}
 	srv, err := ociregistry.Listen(addr, opts)
@@ -149,25 +171,75 @@ func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io
 		srv, err = ociregistry.Listen("127.0.0.1:0", opts) // the old port is taken
 	}
 	if err != nil {
+		eng.Close()
 		return nil, fmt.Errorf("demo registry: %w", err)
 	}
 	_, port, _ := net.SplitHostPort(srv.Host)
-	if err := atomicfile.WriteFile(portFile, []byte(port+"\n"), 0o600); err != nil {
-		srv.Close()
-		return nil, fmt.Errorf("demo registry: %w", err)
-	}
 	base := srv.Host + "/" + release.DefaultRegistryBase
-	push := func(ctx context.Context, local, remote string) error {
-		return ociregistry.Push(ctx, eng, local, remote, ociregistry.PushOptions{TempDir: stateDir})
+	if err := atomicfile.WriteFile(portFile, []byte(port+"\n"), 0o600); err == nil {
+		err = release.UseRegistry(dir, base)
 	}
-	if err := release.PushImages(ctx, push, base, v); err != nil {
+	if err != nil {
 		srv.Close()
-		return nil, fmt.Errorf("demo registry: %w", err)
-	}
-	if err := release.UseRegistry(dir, base); err != nil {
-		srv.Close()
+		eng.Close()
 		return nil, fmt.Errorf("demo registry: %w", err)
 	}
 	fmt.Fprintf(out, "Demo mode: the stand-in images are served by an in-process registry at %s (an install pulls them from it)\n", srv.Host)
-	return func() { srv.Close() }, nil
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d = &demoRegistry{srv: srv, ready: make(chan struct{}), cancel: cancel}
+	go func() {
+		ctx := fctx
+		defer close(d.ready)
+		defer eng.Close()
+		fill := func() error {
+			if _, err := release.EnsureImages(ctx, eng, binary, v, io.Discard); err != nil {
+				return err
+			}
+			push := func(ctx context.Context, local, remote string) error {
+				return ociregistry.Push(ctx, eng, local, remote, ociregistry.PushOptions{TempDir: stateDir})
+			}
+			return release.PushImages(ctx, push, base, v)
+		}
+		if d.err = fill(); d.err != nil {
+			d.err = fmt.Errorf("demo registry: the stand-in images could not be published: %w", d.err)
+			fmt.Fprintf(out, "Demo mode: %v\n", d.err)
+			return
+		}
+		fmt.Fprintf(out, "Demo mode: the stand-in images are ready in the registry at %s\n", srv.Host)
+	}()
+	return d, nil
+}
+
+// waitPrepare runs before prepare: the demo install waits until its
+// registry holds the images.
+func (d *demoRegistry) waitPrepare(prepare func(ctx context.Context, plan deploy.Plan, refs []string, progress io.Writer) error) func(ctx context.Context, plan deploy.Plan, refs []string, progress io.Writer) error {
+	return func(ctx context.Context, plan deploy.Plan, refs []string, progress io.Writer) error {
+		select {
+		case <-d.ready:
+		default:
+			fmt.Fprintf(progress, "Waiting for the demo registry to hold the stand-in images.\n")
+		}
+		if err := d.wait(ctx); err != nil {
+			return &deploy.Error{Step: "images", Message: "The demo registry has no stand-in images: " + err.Error() + ".",
+				Hint: "Check that Docker is running, then start carto-setup --demo again.", Err: err}
+		}
+		if prepare != nil {
+			return prepare(ctx, plan, refs, progress)
+		}
+		return nil
+	}
+}
+
+// waitCheck runs the registry checks once the demo registry holds the
+// images, so that preflight does not find them missing while they are
+// being pushed.
+func (d *demoRegistry) waitCheck(c steps.RegistryChecker) steps.RegistryChecker {
+	return steps.RegistryFunc(func(ctx context.Context, refs []string) []check.Result {
+		if err := d.wait(ctx); err != nil {
+			return []check.Result{{Step: registrycheck.Step, ID: registrycheck.IDImages, Status: check.Error,
+				Measured: "the demo registry is empty", Required: "every image of the release, present or in its registry",
+				Message: "The demo registry has no stand-in images: " + err.Error() + ".", Hint: "Check that Docker is running, then start carto-setup --demo again."}}
+		}
+		return c.Check(ctx, refs)
+	})
 }

@@ -355,9 +355,7 @@ func TestImagesSaveLoadOffline(t *testing.T) {
 		}
 	}
 	damaged := filepath.Join(t.TempDir(), "damaged.bundle")
-	bad := append([]byte(nil), data...)
-	bad[len(bad)/2] ^= 0xff
-	if err := os.WriteFile(damaged, bad, 0o600); err != nil {
+	if err := os.WriteFile(damaged, registrytest.DamageBundle(t, data), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr = f.run(t, "images", "load", damaged)

@@ -75,10 +75,12 @@ func wire(ctx context.Context, cfg config.Config, getenv func(string) string, lo
 		// Without Docker there is nothing to serve; the wizard still
 		// starts (preflight names the engine) and builds the images
 		// locally once Docker is back.
-		if stop, err := startDemoRegistry(ctx, cfg.Dir, cfg.StateDir, cfg.StandinBinary, o.Output); err != nil {
+		if reg, err := startDemoRegistry(ctx, cfg.Dir, cfg.StateDir, cfg.StandinBinary, o.Output); err != nil {
 			fmt.Fprintf(o.Output, "Demo mode: no in-process registry, the stand-in images will be built locally: %v\n", err)
 		} else {
-			w.Close = func() { stop(); lv.Close() }
+			w.Images.Prepare = reg.waitPrepare(w.Images.Prepare)
+			w.Steps.Registry = reg.waitCheck(w.Steps.Registry)
+			w.Close = func() { reg.close(); lv.Close() }
 		}
 	}
 	return w, nil

@@ -205,9 +205,7 @@ func TestImagesPanelOfflineBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	damaged := filepath.Join(t.TempDir(), "damaged.bundle")
-	bad := slices.Clone(data)
-	bad[len(bad)/2] ^= 0xff
-	os.WriteFile(damaged, bad, 0o600)
+	os.WriteFile(damaged, registrytest.DamageBundle(t, data), 0o600)
 	for _, ref := range refs {
 		if err := eng.RemoveImage(ctx, ref); err != nil {
 			t.Fatal(err)
@@ -319,6 +317,13 @@ func TestDemoServesImagesFromRegistry(t *testing.T) {
 		t.Fatalf("the demo names no registry:\n%s", a.Stdout)
 	}
 	host := line[1]
+	// The images are published in the background: the wizard serves
+	// before they are.
+	for deadline := time.Now().Add(3 * time.Minute); !strings.Contains(a.Stdout.String(), "stand-in images are ready in the registry"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) || strings.Contains(a.Stdout.String(), "could not be published") {
+			t.Fatalf("the demo registry was not filled:\n%s", a.Stdout)
+		}
+	}
 	dir := filepath.Join(a.StateDir, "demo-release")
 	list, err := images.ListRelease(dir, nil)
 	if err != nil {
