@@ -176,7 +176,8 @@ func startDemoRegistry(ctx context.Context, dir, stateDir, binary string, out io
 	}
 	_, port, _ := net.SplitHostPort(srv.Host)
 	base := srv.Host + "/" + release.DefaultRegistryBase
-	if err := atomicfile.WriteFile(portFile, []byte(port+"\n"), 0o600); err == nil {
+	err = atomicfile.WriteFile(portFile, []byte(port+"\n"), 0o600)
+	if err == nil {
 		err = release.UseRegistry(dir, base)
 	}
 	if err != nil {
