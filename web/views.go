@@ -247,6 +247,8 @@ type InstallData struct {
 	Lines    []string // the latest log lines, for the page without JS
 	// Now is when the page was rendered, for the elapsed time.
 	Now time.Time
+	// Images is the pull phase (ImagesBoard); empty before it.
+	Images ImagesBoardView
 }
 
 // Running reports whether the job is still going.

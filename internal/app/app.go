@@ -69,6 +69,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.Answers(env, rest)
 	case "renew":
 		err = cli.Renew(ctx, env, rest)
+	case "images":
+		err = cli.Images(ctx, env, rest)
 	case "version":
 		err = cli.Version(env, rest)
 	case "upgrade":
@@ -108,7 +110,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage +
+` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.ImagesUsage + cli.VersionUsage +
 	cli.UpgradeUsage + cli.HistoryUsage + cli.RestoreUsage +
 	cli.SmokeUsage + cli.DownUsage
 
@@ -120,7 +122,7 @@ func newEnv(getenv func(string) string, stdout, stderr io.Writer, o options) cli
 		if wo.Output == nil {
 			wo.Output = stderr
 		}
-		return wire(cfg, getenv, log, o.now, wo)
+		return wire(ctx, cfg, getenv, log, o.now, wo)
 	}
 	return env
 }
@@ -186,8 +188,9 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
 		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
-			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages, History: hist}),
+			Project: cfg.Project, Expect: cfg.Expect, Now: now, Images: w.Images, History: hist}),
 		Smoke: smoke, Bundle: smoke, Upgrade: upgrades, Status: statusReader,
+		Images: steps.NewBundles(steps.BundlesConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir}),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version", "upgrade", "history", "restore", "smoke", "down"}
+var documented = []string{"token", "env", "check", "apply", "answers", "renew", "images", "version", "upgrade", "history", "restore", "smoke", "down"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -41,6 +41,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 	}
 	writePackage(t, r.dir)
 	pkgAnswers := r.answers(t, "version: 1\npackage: {customer_env: {PKG}/customer.env, key_json: {PKG}/key.json}\n")
+	notABundle := r.write(t, "not-a-bundle", "these bytes are no image bundle\n")
 
 	for _, name := range documented {
 		t.Run(name+" --help", func(t *testing.T) {
@@ -67,6 +68,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		{"apply", []string{"apply", "--answers", pkgAnswers}, 2, "domain: missing"},
 		{"answers", []string{"answers"}, 0, "domain: carto.example.com"},
 		{"renew", []string{"renew"}, 0, "nothing to renew"},
+		{"images", []string{"images", "load", notABundle}, 1, "is damaged"},
 		{"version", []string{"version"}, 0, "carto-setup dev"},
 		{"upgrade", []string{"upgrade", "--answers", pkgAnswers}, 2, "domain: missing"},
 		{"history", []string{"history"}, 0, "No install, upgrade or restore is recorded yet."},

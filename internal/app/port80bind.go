@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/domaincheck"
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/images"
 )
 
 // newPort80Binder returns how the wizard answers on port 80: by binding
@@ -44,7 +46,16 @@ func (c *containerFallback) Start(ctx context.Context, handler http.Handler) (fu
 	if err != nil {
 		return nil, err
 	}
-	cp := &domaincheck.ContainerPort80{Engine: c.eng, Binary: exe, HostPort: c.port, Log: c.log}
+	cp := &domaincheck.ContainerPort80{Engine: c.eng, Binary: exe, HostPort: c.port, Log: c.log,
+		Built: func(ctx context.Context, image string) {
+			// A new carto-setup built a new relay image: the old ones go.
+			removed, err := images.PruneBuilt(ctx, c.eng, image, time.Now())
+			if err != nil {
+				c.log.Warn("could not prune old relay images", "err", err)
+			} else if len(removed) > 0 {
+				c.log.Info("pruned superseded relay images", "images", removed)
+			}
+		}}
 	return cp.Start(ctx, handler)
 }
 

@@ -24,7 +24,7 @@ func upgradeJobs(cfg config.Config, w *cli.Wiring, log *slog.Logger, now func() 
 	smoker := steps.NewSmoker(steps.SmokeConfig{Log: log, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
 	flow := upgradeflow.New(upgradeflow.Config{ReleaseDir: cfg.Dir, StateDir: cfg.StateDir, Project: cfg.Project, Expect: cfg.Expect,
-		Now: now, Log: log, History: h, Steps: st, Smoker: smoker, EnsureImages: w.EnsureImages,
+		Now: now, Log: log, History: h, Steps: st, Smoker: smoker, EnsureImages: steps.EnsureImagesHook(w.Images, nil),
 		Origin: history.Wizard, Holder: "carto-setup (wizard upgrade)"})
 	return h, upgradeflow.NewJobs(flow, runner), nil
 }

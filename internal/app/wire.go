@@ -3,10 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/acmeissue"
@@ -16,9 +14,6 @@ import (
 	"github.com/carto-setup/carto-setup/internal/cli"
 	"github.com/carto-setup/carto-setup/internal/config"
 	"github.com/carto-setup/carto-setup/internal/dbcheck"
-	"github.com/carto-setup/carto-setup/internal/demo/release"
-	"github.com/carto-setup/carto-setup/internal/deploy"
-	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/preflight"
 	"github.com/carto-setup/carto-setup/internal/proxycheck"
@@ -29,7 +24,7 @@ import (
 // need for cfg: the live set (port 80, nonces, ACME, the domain checker)
 // and the check packages behind the steps' interfaces. With --demo it
 // first prepares the stand-in release and points cfg at it.
-func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now func() time.Time, o cli.WireOptions) (*cli.Wiring, error) {
+func wire(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, now func() time.Time, o cli.WireOptions) (*cli.Wiring, error) {
 	if cfg.Demo {
 		if err := prepareDemo(&cfg, o.Output); err != nil {
 			return nil, err
@@ -63,6 +58,7 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 			Database: steps.DatabaseFunc(dbcheck.Run),
 			Cache:    steps.CacheFunc(cachecheck.Run),
 			Buckets:  steps.BucketsFunc(buckets.Run),
+			Registry: registryChecker(getenv, cfg.StandinBinary),
 			ACME:     lv.acme, ACMEDirectory: cfg.ACMEDirectory, ACMETimeout: 3 * time.Minute,
 			Advanced: steps.AdvancedFunc(func(ctx context.Context, c proxycheck.Config) []check.Result {
 				return proxycheck.Run(ctx, proxycheck.DefaultDeps(), c)
@@ -81,35 +77,21 @@ func wire(cfg config.Config, getenv func(string) string, log *slog.Logger, now f
 	if ips := hostid.Local().IPs; len(ips) > 0 {
 		w.Address = ips[0].String()
 	}
-	if cfg.StandinBinary != "" {
-		w.EnsureImages = standinImages(cfg.StandinBinary)
+	w.Images = imagesConfig(cfg, getenv)
+	if cfg.Demo {
+		// Without Docker there is nothing to serve; the wizard still
+		// starts (preflight names the engine) and builds the images
+		// locally once Docker is back.
+		if reg, err := startDemoRegistry(ctx, cfg.Dir, cfg.StateDir, cfg.StandinBinary, o.Output); err != nil {
+			fmt.Fprintf(o.Output, "Demo mode: no in-process registry, the stand-in images will be built locally: %v\n", err)
+		} else {
+			w.Images.Prepare = reg.waitPrepare(w.Images.Prepare)
+			w.Steps.Registry = reg.waitCheck(w.Steps.Registry)
+			w.Close = func() { reg.close(); lv.Close() }
+		}
 	}
 	if cfg.Demo {
 		w.StopDemo = demoStopper(cfg, o.Output)
 	}
 	return w, nil
-}
-
-// standinImages builds the stand-in release's images from a static
-// carto-setup executable unless the engine has them: the install's
-// EnsureImages hook for --demo and for tests on the stand-in.
-func standinImages(binary string) func(ctx context.Context, plan deploy.Plan, progress io.Writer) error {
-	return func(ctx context.Context, plan deploy.Plan, progress io.Writer) error {
-		eng, err := engine.New(ctx)
-		if err != nil {
-			return err
-		}
-		defer eng.Close()
-		ref := release.ImageTag(plan.Version())
-		fmt.Fprintf(progress, "Making sure of the stand-in images %s.\n", strings.Join(release.ImageTags(plan.Version()), ", "))
-		built, err := release.EnsureImages(ctx, eng, binary, plan.Version(), progress)
-		if err != nil {
-			return &deploy.Error{Step: "image", Message: "Could not build the stand-in image " + ref + ".",
-				Hint: "Check that Docker is running; the stand-in needs a static carto-setup executable (CGO_ENABLED=0).", Err: err}
-		}
-		if !built {
-			fmt.Fprintf(progress, "The stand-in images are present.\n")
-		}
-		return nil
-	}
 }

@@ -118,7 +118,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	// Planned before the state is saved: a refusal or an open conflict
 	// leaves the wizard, and every file, as they were.
 	inst := steps.NewInstaller(steps.InstallConfig{Log: log, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir, Project: cfg.Project,
-		Expect: cfg.Expect, Now: env.Now, EnsureImages: w.EnsureImages})
+		Expect: cfg.Expect, Now: env.Now, Images: w.Images, ImageEvents: imageEvents(hf.json, env.Stderr)})
 	resolutions := steps.Resolutions(next)
 	maps.Copy(resolutions, resolve)
 	plan, err := deploy.NewPlanWith(next, cfg.Dir, deploy.PlanOptions{StateDir: cfg.StateDir, Resolutions: resolutions})

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/config"
-	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/steps"
 )
 
@@ -43,8 +42,8 @@ type Wiring struct {
 	Config config.Config
 	// Steps are the steps' dependencies.
 	Steps steps.Deps
-	// EnsureImages prepares the release's images before Compose runs.
-	EnsureImages func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
+	// Images is the install's pull phase.
+	Images *steps.ImagesConfig
 	// ProbeBinary is the static executable of the smoke test's probe;
 	// Address is this VM's address.
 	ProbeBinary string

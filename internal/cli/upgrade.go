@@ -95,7 +95,7 @@ func Upgrade(ctx context.Context, env Env, args []string) error {
 	}
 	s := steps.New(w.Steps, store)
 	flow := upgradeflow.New(upgradeflow.Config{ReleaseDir: cfg.Dir, StateDir: cfg.StateDir, Project: cfg.Project, Expect: cfg.Expect,
-		Now: env.Now, Log: log, History: h, Steps: s, EnsureImages: w.EnsureImages, Origin: history.CommandLine,
+		Now: env.Now, Log: log, History: h, Steps: s, EnsureImages: steps.EnsureImagesHook(w.Images, nil), Origin: history.CommandLine,
 		Smoker: steps.NewSmoker(steps.SmokeConfig{Log: log, Steps: s, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 			Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: env.Version})})
 	next, err := mem.Load()

@@ -34,6 +34,9 @@ type Config struct {
 	StandinBinary string
 	// Expect bounds the wait for every service to reach its state.
 	Expect time.Duration
+	// PullStall is how long an image pull may move no byte before it is
+	// stopped and its cause named; 0 means 2 minutes.
+	PullStall time.Duration
 }
 
 // LetsEncrypt is the default ACME directory.
@@ -69,6 +72,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Project, "project", c.Project, "Docker Compose project name of the install")
 	fs.StringVar(&c.StandinBinary, "standin-binary", c.StandinBinary, "the release is the stand-in: static carto-setup executable for its images (with --demo, default: this one)")
 	fs.DurationVar(&c.Expect, "expect-timeout", c.Expect, "how long the install waits for every service to reach its state")
+	fs.DurationVar(&c.PullStall, "pull-stall-timeout", c.PullStall, "how long an image pull may move no byte before it stops (default 2m)")
 	fs.StringVar(&c.Resolver, "resolver", c.Resolver, "DNS server (host:port) for the domain checks (default: the system resolver)")
 }
 

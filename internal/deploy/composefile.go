@@ -3,12 +3,9 @@ package deploy
 import (
 	"path"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/carto-setup/carto-setup/internal/composefile"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 )
 
@@ -23,97 +20,38 @@ type composeService struct {
 }
 
 // parseComposeServices reads the services of a docker-compose.yml in file
-// order. A file it cannot read gives no services, and the caller then
-// falls back to the containers that Compose created.
+// order (package composefile, which the pull phase reads it with too). A
+// file it cannot read gives no services, and the caller then falls back to
+// the containers that Compose created.
 func parseComposeServices(data []byte) []composeService {
-	var doc struct {
-		Services yaml.Node `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil || doc.Services.Kind != yaml.MappingNode {
+	parsed, err := composefile.Parse(data)
+	if err != nil {
 		return nil
 	}
-	var out []composeService
-	for i := 0; i+1 < len(doc.Services.Content); i += 2 {
-		var svc struct {
-			Image   string      `yaml:"image"`
-			Scale   yaml.Node   `yaml:"scale"`
-			Volumes []yaml.Node `yaml:"volumes"`
-		}
-		// A service that does not decode is still a service.
-		_ = doc.Services.Content[i+1].Decode(&svc)
-		s := composeService{name: doc.Services.Content[i].Value, image: svc.Image}
-		if svc.Scale.Kind == yaml.ScalarNode {
-			s.scale = svc.Scale.Value
-		}
-		for _, v := range svc.Volumes {
-			switch v.Kind {
-			case yaml.ScalarNode:
-				s.volumes = append(s.volumes, v.Value)
-			case yaml.MappingNode:
-				// The long syntax: only bind mounts matter here.
-				var long struct{ Type, Source, Target string }
-				if v.Decode(&long) == nil && long.Type == "bind" {
-					s.volumes = append(s.volumes, long.Source+":"+long.Target)
-				}
-			}
-		}
-		out = append(out, s)
+	out := make([]composeService, len(parsed))
+	for i, s := range parsed {
+		out[i] = composeService{name: s.Name, scale: s.Scale, image: s.Image, volumes: s.Volumes}
 	}
 	return out
 }
-
-var (
-	scaleVarRE = regexp.MustCompile(`^["']?\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::?-([0-9]+))?\}?["']?$`)
-	// interpRE is what Compose interpolates: $$, ${NAME}, ${NAME:-default},
-	// ${NAME-default} and $NAME.
-	interpRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
-)
 
 // resolveScale evaluates a scale expression ("1", "${VAR}", "${VAR:-1}",
 // "$VAR") against the generated .env. It reports false when the value is
 // not a number, in which case the service is expected as if scaled to 1.
 func resolveScale(expr string, env *envfile.File) (int, bool) {
-	expr = strings.TrimSpace(expr)
-	if n, err := strconv.Atoi(strings.Trim(expr, `"'`)); err == nil {
-		return n, true
-	}
-	m := scaleVarRE.FindStringSubmatch(expr)
-	if m == nil {
-		return 0, false
-	}
-	v, ok := env.Get(m[1])
-	if !ok || v == "" {
-		v = m[2]
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return 0, false
-	}
-	return n, true
+	return composefile.ResolveScale(expr, env)
 }
 
 // interpolate expands a compose value with the generated .env, as Compose
-// does for the image names and volume paths of CARTO's file.
+// does for the image names and volume paths of CARTO's file. A value
+// Compose itself would refuse (an unterminated ${) is kept as written: it
+// then names no image and no file of the release.
 func interpolate(s string, env *envfile.File) string {
-	return interpRE.ReplaceAllStringFunc(s, func(m string) string {
-		if m == "$$" {
-			return "$"
-		}
-		sm := interpRE.FindStringSubmatch(m)
-		name := sm[1] + sm[4]
-		v, ok := env.Get(name)
-		switch sm[2] {
-		case ":-":
-			if v == "" {
-				return sm[3]
-			}
-		case "-":
-			if !ok {
-				return sm[3]
-			}
-		}
-		return v
-	})
+	out, err := composefile.Resolve(s, env)
+	if err != nil {
+		return s
+	}
+	return out
 }
 
 // bindMount is a host directory or file mounted into a service.

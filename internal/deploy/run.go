@@ -65,9 +65,9 @@ type RunConfig struct {
 	// state, counted from when Compose returns; 0 means 5 minutes.
 	Expect time.Duration
 	// EnsureImages, when set, makes sure the engine has the release's
-	// images before anything starts: it runs after the files are
-	// written and before Compose, with the progress writer of the job
-	// log. An error stops the install; an *Error is returned as it is.
+	// images (the pull phase) before anything is written and before the
+	// image users are read, with the progress writer of the job log. An
+	// error stops the install; an *Error is returned as it is.
 	EnsureImages func(ctx context.Context, plan Plan, progress io.Writer) error
 	// Hub receives the containers' log lines and keeps them after Run
 	// returns; nil means a private hub.
@@ -88,7 +88,7 @@ type RunConfig struct {
 // that are safe to show (no secret, no raw tool output). Failures names the
 // services that did not reach their expected state.
 type Error struct {
-	Step     string // "apply", "image", "compose", "up", "wait"
+	Step     string // "apply", "images", "compose", "up", "wait"
 	Message  string
 	Hint     string
 	Failures []Failure
@@ -174,7 +174,7 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 			if errors.As(err, &de) {
 				return err
 			}
-			return &Error{Step: "image", Message: "The release's images are not ready: " + sentence(err),
+			return &Error{Step: "images", Message: "The release's images are not ready: " + sentence(err),
 				Hint: "Check that Docker is running and that this user may use it.", Err: err}
 		}
 	}

@@ -111,6 +111,9 @@ type ContainerPort80 struct {
 	// Log receives a line when the container starts and stops; nil
 	// discards them.
 	Log *slog.Logger
+	// Built, when set, is told of a relay image just built (not of one
+	// found on the engine), so that older ones can be pruned.
+	Built func(ctx context.Context, image string)
 }
 
 // Start serves handler on HostPort through the relay container and returns
@@ -289,9 +292,15 @@ func (p *ContainerPort80) ensureImage(ctx context.Context, image string, exe []b
 	if err != nil || ok {
 		return err
 	}
-	return p.Engine.BuildImage(ctx, image, map[string]engine.BuildFile{
+	if err := p.Engine.BuildImage(ctx, image, map[string]engine.BuildFile{
 		"carto-setup": {Data: exe, Mode: 0o755},
-	}, Port80Dockerfile, nil)
+	}, Port80Dockerfile, nil); err != nil {
+		return err
+	}
+	if p.Built != nil {
+		p.Built(ctx, image)
+	}
+	return nil
 }
 
 // removeLeftovers removes relay containers for the same host port that an

@@ -360,7 +360,9 @@ func fetchNonce(t *testing.T, port int, nonce string) {
 func TestContainerPort80WithFakeEngine(t *testing.T) {
 	eng := newFakeEngine(t)
 	port := testenv.FreePort(t)
-	p := &ContainerPort80{Engine: eng, Binary: writeELF(t, false), HostPort: port, ReadyTimeout: 5 * time.Second}
+	var built []string
+	p := &ContainerPort80{Engine: eng, Binary: writeELF(t, false), HostPort: port, ReadyTimeout: 5 * time.Second,
+		Built: func(_ context.Context, image string) { built = append(built, image) }}
 	nonces := NewNonces(time.Now, time.Minute)
 
 	// A container left behind by a crashed wizard is removed first.
@@ -393,6 +395,9 @@ func TestContainerPort80WithFakeEngine(t *testing.T) {
 	}
 	if eng.builds != 1 {
 		t.Errorf("image built %d times, want once", eng.builds)
+	}
+	if len(built) != 1 || !strings.HasPrefix(built[0], "carto-setup-port80:") {
+		t.Errorf("Built was told of %v, want the one image built", built)
 	}
 
 	t.Run("container spec", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/registry"
@@ -26,6 +27,7 @@ type ImageInfo struct {
 	RepoDigests []string // "repo@sha256:<hex>" manifests it was pulled or pushed as
 	Size        int64    // bytes of all its layers, uncompressed
 	User        string   // Config.User; "" means root
+	Created     time.Time
 }
 
 // InspectImage returns what the daemon knows about the image ref. An
@@ -39,6 +41,7 @@ func (c *Client) InspectImage(ctx context.Context, ref string) (ImageInfo, error
 		return ImageInfo{}, fmt.Errorf("engine: inspect image %s: %w", ref, err)
 	}
 	info := ImageInfo{ID: res.ID, RepoTags: res.RepoTags, RepoDigests: res.RepoDigests, Size: res.Size}
+	info.Created, _ = time.Parse(time.RFC3339Nano, res.Created)
 	if res.Config != nil {
 		info.User = res.Config.User
 	}

@@ -120,12 +120,17 @@ func Verify(r io.Reader, onProgress Progress, total int64) (*Manifest, error) {
 
 // LoadOptions tune Load. The zero value works.
 type LoadOptions struct {
+	// Verified is the manifest of a Verify of the same file just done
+	// (Upload.Complete): Load then skips its own first pass. The second
+	// pass checks every entry against it all the same.
+	Verified   *Manifest
 	OnProgress Progress
 	// OnLine receives the engine's messages ("Loaded image: ...").
 	OnLine func(string)
 }
 
-// Load verifies the bundle in r (a whole pass, see Verify), then reads it
+// Load verifies the bundle in r (a whole pass, see Verify, unless
+// opts.Verified says it was just done), then reads it
 // again and streams the engine's original docker save entries to the
 // engine, checking every entry once more as it goes (the file could change
 // between the passes), and finally checks that every image is present with
@@ -144,9 +149,11 @@ func Load(ctx context.Context, eng Engine, r io.ReadSeeker, opts LoadOptions) (*
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("imagebundle: load: %w", err)
 	}
-	m, err := Verify(r, opts.OnProgress, total)
-	if err != nil {
-		return nil, err
+	m := opts.Verified
+	if m == nil {
+		if m, err = Verify(r, opts.OnProgress, total); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("imagebundle: load: %w", err)

@@ -52,6 +52,20 @@ type uploadMeta struct {
 	Total int64 `json:"total"`
 }
 
+// PendingUpload reports the size of the unfinished upload that will end
+// as path, left by an earlier OpenUpload (maybe of an earlier process).
+func PendingUpload(path string) (total int64, ok bool) {
+	b, err := os.ReadFile(path + ".part.json")
+	if err != nil {
+		return 0, false
+	}
+	var meta uploadMeta
+	if json.Unmarshal(b, &meta) != nil || meta.Total <= 0 {
+		return 0, false
+	}
+	return meta.Total, true
+}
+
 // OpenUpload starts, or resumes, the upload of a bundle of total bytes
 // that will end as path. It refuses when the filesystem cannot hold the
 // rest.

@@ -3,15 +3,15 @@ package images
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/carto-setup/carto-setup/internal/composefile"
 	"github.com/carto-setup/carto-setup/internal/envfile"
+	"github.com/carto-setup/carto-setup/internal/installsh"
 )
 
 // Image is one image the release needs, with the services that run it.
@@ -24,36 +24,27 @@ type Image struct {
 	ScaledToZero bool
 }
 
-// composeFile is the part of docker-compose.yml this package reads.
-type composeFile struct {
-	Services map[string]struct {
-		Image string    `yaml:"image"`
-		Scale yaml.Node `yaml:"scale"`
-	} `yaml:"services"`
-}
-
 // List returns the images the compose file names, each once, in the order
 // of their references, with ${VAR} references resolved from the generated
-// .env the way Compose resolves them ($VAR, ${VAR}, ${VAR:-default}, ...).
+// .env the way Compose resolves them ($VAR, ${VAR}, ${VAR:-default}, ...;
+// package composefile, which the install reads the file with too).
 // Compose also lets the shell's environment override .env; an install run
 // by carto-setup does not set these variables, so List reads only .env. A
 // service without an image (build only) is an error: a release never has
 // one, and an install could not pull it.
 func List(compose []byte, env *envfile.File) ([]Image, error) {
-	var f composeFile
-	if err := yaml.Unmarshal(compose, &f); err != nil {
-		return nil, fmt.Errorf("images: read docker-compose.yml: %w", err)
-	}
-	if len(f.Services) == 0 {
-		return nil, errors.New("images: docker-compose.yml names no service")
+	services, err := composefile.Parse(compose)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
 	}
 	byRef := map[string]*Image{}
 	zero := map[string]bool{} // ref -> every service so far is scaled to 0
-	for name, svc := range f.Services {
+	for _, svc := range services {
+		name := svc.Name
 		if strings.TrimSpace(svc.Image) == "" {
 			return nil, fmt.Errorf("images: service %s has no image", name)
 		}
-		ref, err := interpolate(svc.Image, env)
+		ref, err := composefile.Resolve(svc.Image, env)
 		if err != nil {
 			return nil, fmt.Errorf("images: image of service %s: %w", name, err)
 		}
@@ -64,12 +55,9 @@ func List(compose []byte, env *envfile.File) ([]Image, error) {
 			return nil, fmt.Errorf("images: image of service %s: %w", name, err)
 		}
 		scaledZero := false
-		if svc.Scale.Kind == yaml.ScalarNode {
-			s, err := interpolate(svc.Scale.Value, env)
-			if err == nil {
-				n, err := strconv.Atoi(strings.TrimSpace(s))
-				scaledZero = err == nil && n == 0
-			}
+		if svc.Scale != "" {
+			n, ok := composefile.ResolveScale(svc.Scale, env)
+			scaledZero = ok && n == 0
 		}
 		im := byRef[ref]
 		if im == nil {
@@ -90,20 +78,49 @@ func List(compose []byte, env *envfile.File) ([]Image, error) {
 	return out, nil
 }
 
-// ListRelease reads docker-compose.yml and the generated .env of the
-// release directory dir and lists its images.
-func ListRelease(dir string) ([]Image, error) {
-	compose, err := os.ReadFile(filepath.Join(dir, "docker-compose.yml"))
-	if err != nil {
-		return nil, fmt.Errorf("images: %w", err)
+// ListRelease lists the images of the release in dir as an install of it
+// would pull them: resolved with the .env that install.sh's step B makes
+// of its VERSION, env.tpl and customerEnv. A nil customerEnv reads dir's
+// customer.env, or none when it is absent: the image names come from
+// env.tpl, which .env lists after customer.env, so a customer.env rarely
+// changes them. A .env already in dir is not read: it may be from an older
+// release.
+func ListRelease(dir string, customerEnv []byte) ([]Image, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("images: %w", err)
+		}
+		return b, nil
 	}
-	data, err := os.ReadFile(filepath.Join(dir, ".env"))
+	compose, err := read("docker-compose.yml")
 	if err != nil {
-		return nil, fmt.Errorf("images: %w (generate .env first)", err)
+		return nil, err
 	}
-	env, err := envfile.Parse(data)
+	version, err := read("VERSION")
 	if err != nil {
-		return nil, fmt.Errorf("images: .env: %w", err)
+		return nil, err
+	}
+	tpl, err := read("env.tpl")
+	if err != nil {
+		return nil, err
+	}
+	if customerEnv == nil {
+		customerEnv, err = os.ReadFile(filepath.Join(dir, "customer.env"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("images: %w", err)
+		}
+	}
+	return ListPlanned(compose, customerEnv, version, tpl)
+}
+
+// ListPlanned lists the images of a release from its docker-compose.yml,
+// resolved with the .env install.sh makes of customerEnv (which may be
+// empty), VERSION and env.tpl.
+func ListPlanned(compose, customerEnv, version, envTpl []byte) ([]Image, error) {
+	env, err := envfile.Parse(installsh.DotEnv(customerEnv, version, envTpl))
+	if err != nil {
+		return nil, fmt.Errorf("images: the planned .env: %w", err)
 	}
 	return List(compose, env)
 }
@@ -115,33 +132,4 @@ func Refs(images []Image) []string {
 		refs[i] = im.Ref
 	}
 	return refs
-}
-
-// interpolateKey is the key of the statement interpolate appends to .env.
-const interpolateKey = "CARTO_SETUP_IMAGES_INTERPOLATE_"
-
-// interpolate resolves $VAR and ${VAR...} in a compose value against env
-// with exactly the rules envfile applies inside double quotes (which are
-// compose-go's): it appends the value as a double-quoted statement to the
-// file and reads it back, so that no second interpolator exists. A value
-// that a double-quoted string would change by itself (a quote, a
-// backslash, a line break) is refused; image names and scales have none.
-func interpolate(value string, env *envfile.File) (string, error) {
-	if !strings.Contains(value, "$") {
-		return value, nil
-	}
-	if strings.ContainsAny(value, "\"\\\n\r") {
-		return "", fmt.Errorf("%q has a character an image name cannot have", value)
-	}
-	src := env.Bytes()
-	if len(src) > 0 && src[len(src)-1] != '\n' {
-		src = append(src, '\n')
-	}
-	src = append(src, interpolateKey+"=\""+value+"\"\n"...)
-	f, err := envfile.Parse(src)
-	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", value, err)
-	}
-	v, _ := f.Get(interpolateKey)
-	return v, nil
 }

@@ -38,39 +38,65 @@ func writeStandin(t *testing.T, version, base string) string {
 }
 
 func TestListStandinRelease(t *testing.T) {
-	for _, tt := range []struct{ name, base, want string }{
-		{"built locally", "", "carto-standin/standin:2026.8.11"},
-		{"from a registry", "127.0.0.1:5000/carto-standin", "127.0.0.1:5000/carto-standin/standin:2026.8.11"},
+	for _, tt := range []struct{ name, base, prefix string }{
+		{"built locally", "", "carto-standin/"},
+		{"from a registry", "127.0.0.1:5000/carto-standin", "127.0.0.1:5000/carto-standin/"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeStandin(t, "2026.8.11", tt.base)
-			got, err := ListRelease(dir)
+			got, err := ListRelease(dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 1 || got[0].Ref != tt.want {
-				t.Fatalf("ListRelease = %+v, want the one image %s", got, tt.want)
+			want := []string{tt.prefix + "router-http:2026.8.11", tt.prefix + "standin:2026.8.11"}
+			if !slices.Equal(Refs(got), want) {
+				t.Fatalf("ListRelease = %+v, want %v", got, want)
 			}
-			if want := standin.Services(); !slices.Equal(got[0].Services, want) {
-				t.Errorf("services %v, want every stand-in service %v", got[0].Services, want)
+			if !slices.Equal(got[0].Services, []string{"router-http"}) {
+				t.Errorf("the router image runs %v, want router-http alone", got[0].Services)
 			}
-			if got[0].ScaledToZero {
+			var every []string
+			for _, im := range got {
+				every = append(every, im.Services...)
+			}
+			slices.Sort(every)
+			if want := standin.Services(); !slices.Equal(every, want) {
+				t.Errorf("services %v, want every stand-in service %v", every, want)
+			}
+			if got[1].ScaledToZero {
 				t.Error("the image is marked scaled to zero, but most services run it")
 			}
-			if tt.base != "" && got[0].Ref != release.RemoteImageTag(tt.base, "2026.8.11") {
-				t.Errorf("ListRelease gives %s, RemoteImageTag %s", got[0].Ref, release.RemoteImageTag(tt.base, "2026.8.11"))
+			if tt.base != "" && got[1].Ref != release.RemoteImageTags(tt.base, "2026.8.11")[0] {
+				t.Errorf("ListRelease gives %s, RemoteImageTags %s", got[1].Ref, release.RemoteImageTags(tt.base, "2026.8.11")[0])
 			}
 		})
 	}
 }
 
-func TestListNoDotEnv(t *testing.T) {
+// TestListReleasePlanned lists a release as its install would pull it:
+// from env.tpl and VERSION, never from a stale .env left by an older one,
+// and without a customer.env at all (a connected machine saving a bundle).
+func TestListReleasePlanned(t *testing.T) {
 	dir := t.TempDir()
-	if err := release.Write(dir, ""); err != nil {
+	if err := release.Write(dir, "2026.8.11"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListRelease(dir); err == nil || !strings.Contains(err.Error(), "generate .env first") {
-		t.Fatalf("ListRelease without .env: %v", err)
+	stale := "CARTO_SELFHOSTED_VERSION=2026.7.16\nROUTER_HTTP_DOCKER_IMAGE=old/router:1\n"
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(stale), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ListRelease(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"carto-standin/router-http:2026.8.11", "carto-standin/standin:2026.8.11"}; !slices.Equal(Refs(got), want) {
+		t.Errorf("ListRelease = %v, want %v", Refs(got), want)
+	}
+	if err := os.Remove(filepath.Join(dir, "VERSION")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ListRelease(dir, nil); err == nil || !strings.Contains(err.Error(), "VERSION") {
+		t.Errorf("ListRelease without VERSION: %v, want an error naming it", err)
 	}
 }
 
@@ -121,7 +147,7 @@ services:
 		{name: "unset variable", compose: "services:\n  a:\n    image: ${NOPE}\n", wantErr: "empty once resolved"},
 		{name: "bad reference", compose: "services:\n  a:\n    image: ${DOCKER_REGISTRY_BASE_PATH}/UPPER:1\n", wantErr: "not a valid image reference"},
 		{name: "required variable", compose: "services:\n  a:\n    image: ${NOPE:?set it}\n", wantErr: "NOPE"},
-		{name: "quote in image", compose: "services:\n  a:\n    image: '${X}\"'\n", wantErr: "cannot have"},
+		{name: "quote in image", compose: "services:\n  a:\n    image: '${X}\"'\n", wantErr: "not a valid image reference"},
 		{name: "no services", compose: "version: \"2.4\"\n", wantErr: "names no service"},
 		{name: "not yaml", compose: "services: [\n", wantErr: "read docker-compose.yml"},
 	}

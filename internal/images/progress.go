@@ -1,6 +1,7 @@
 package images
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -224,4 +225,77 @@ func Overall(ps []Progress) Progress {
 		o.SecondsLeft = (o.BytesTotal - o.BytesDone + o.Rate - 1) / o.Rate
 	}
 	return o
+}
+
+// FormatBytes writes a byte count in decimal units, as docker pull does:
+// "512 B", "12.3 kB", "40.0 MB", "1.2 GB".
+func FormatBytes(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1e6:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	case n < 1e9:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+}
+
+// FormatSeconds writes a time left: "13 s", "4 min", "2 h 5 min".
+func FormatSeconds(s int64) string {
+	switch {
+	case s < 90:
+		return fmt.Sprintf("%d s", s)
+	case s < 90*60:
+		return fmt.Sprintf("%d min", (s+30)/60)
+	}
+	return fmt.Sprintf("%d h %d min", s/3600, (s%3600+30)/60)
+}
+
+// Layers is "2 of 5 layers", or "" before any layer is known.
+func (p Progress) Layers() string {
+	if p.LayersTotal == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d layers", p.LayersDone, p.LayersTotal)
+}
+
+// Bytes is "12.3 MB of 40.0 MB", "of at least" while some layer's size is
+// still unknown, or "" before any size is known.
+func (p Progress) Bytes() string {
+	switch {
+	case p.BytesTotal == 0 && p.BytesDone == 0:
+		return ""
+	case p.SizeKnown:
+		return FormatBytes(p.BytesDone) + " of " + FormatBytes(p.BytesTotal)
+	}
+	return FormatBytes(p.BytesDone) + " of at least " + FormatBytes(p.BytesTotal)
+}
+
+// RateText is "2.1 MB/s", or "" while nothing moves.
+func (p Progress) RateText() string {
+	if p.Rate <= 0 {
+		return ""
+	}
+	return FormatBytes(p.Rate) + "/s"
+}
+
+// LeftText is "about 13 s left", or "" when unknown or finished.
+func (p Progress) LeftText() string {
+	if p.SecondsLeft <= 0 {
+		return ""
+	}
+	return "about " + FormatSeconds(p.SecondsLeft) + " left"
+}
+
+// Summary describes a pulling image in one line: "2 of 5 layers, 12.3 MB
+// of 40.0 MB, 2.1 MB/s, about 13 s left".
+func (p Progress) Summary() string {
+	var parts []string
+	for _, s := range []string{p.Layers(), p.Bytes(), p.RateText(), p.LeftText(), p.Note} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -75,3 +75,28 @@ func TestOverall(t *testing.T) {
 		t.Errorf("Overall with a failure = %+v", o)
 	}
 }
+
+func TestProgressText(t *testing.T) {
+	p := Progress{Image: "x", Status: Pulling, LayersDone: 2, LayersTotal: 5, BytesDone: 12_345_678, BytesTotal: 40_000_000,
+		SizeKnown: true, Rate: 2_100_000, SecondsLeft: 13}
+	if got, want := p.Summary(), "2 of 5 layers, 12.3 MB of 40.0 MB, 2.1 MB/s, about 13 s left"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+	p.SizeKnown, p.Rate, p.SecondsLeft, p.Note = false, 0, -1, "extracting"
+	if got, want := p.Summary(), "2 of 5 layers, 12.3 MB of at least 40.0 MB, extracting"; got != want {
+		t.Errorf("Summary = %q, want %q", got, want)
+	}
+	if got := (Progress{Status: Queued, SecondsLeft: -1}).Summary(); got != "" {
+		t.Errorf("queued Summary = %q, want empty", got)
+	}
+	for n, want := range map[int64]string{999: "999 B", 1500: "1.5 kB", 2_500_000_000: "2.5 GB"} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for s, want := range map[int64]string{89: "89 s", 600: "10 min", 7500: "2 h 5 min"} {
+		if got := FormatSeconds(s); got != want {
+			t.Errorf("FormatSeconds(%d) = %q, want %q", s, got, want)
+		}
+	}
+}

@@ -10,9 +10,9 @@ import (
 	"github.com/carto-setup/carto-setup/internal/registrytest"
 )
 
-// TestPruneSuperseded builds three tags of a helper repository, one of
+// TestPruneSuperseded builds four tags of a helper repository, one of
 // them used by a (created, never started) container, and prunes all but
-// the newest.
+// the newest; one built after the cut-off stays too.
 func TestPruneSuperseded(t *testing.T) {
 	t.Parallel()
 	eng := registrytest.Engine(t)
@@ -29,21 +29,29 @@ func TestPruneSuperseded(t *testing.T) {
 	}
 	t.Cleanup(func() { eng.RemoveContainer(context.Background(), id) })
 
-	removed, kept, err := PruneSuperseded(ctx, eng, repo, current)
+	// Docker records creation times in whole seconds for a build; the
+	// cut-off falls strictly between the first three and the young one.
+	time.Sleep(1100 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	young := repo + ":young"
+	registrytest.BuildImage(t, eng, young, 2048)
+
+	removed, kept, err := PruneSuperseded(ctx, eng, repo, current, cutoff)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(removed, []string{old}) || !slices.Equal(kept, []string{used}) {
-		t.Errorf("removed %v kept %v; want %s removed and %s kept (in use)", removed, kept, old, used)
+	if !slices.Equal(removed, []string{old}) || !slices.Equal(kept, []string{used, young}) {
+		t.Errorf("removed %v kept %v; want %s removed, %s (in use) and %s (young) kept", removed, kept, old, used, young)
 	}
 	tags, err := eng.ImageTags(ctx, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(tags, []string{current, used}) {
+	if !slices.Equal(tags, []string{current, used, young}) {
 		t.Errorf("left %v", tags)
 	}
-	if _, _, err := PruneSuperseded(ctx, eng, "gcr.io/carto-onprem-artifacts/maps-api", ""); err == nil {
+	if _, _, err := PruneSuperseded(ctx, eng, "gcr.io/carto-onprem-artifacts/maps-api", "", time.Now()); err == nil {
 		t.Error("PruneSuperseded accepted a release repository")
 	}
 }

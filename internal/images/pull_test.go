@@ -83,25 +83,31 @@ func TestPullStandinRelease(t *testing.T) {
 	base := reg.Host + "/carto-standin"
 	dir := writeStandin(t, version, base)
 
-	// Any image serves as the stand-in's here: the pull does not run it.
-	registrytest.BuildImage(t, eng, release.ImageTag(version), 256<<10, 1<<20, 3<<20)
+	// Any images serve as the stand-in's here: the pull does not run
+	// them. The router's is small; the rest share the big one.
+	tags := release.ImageTags(version)
+	registrytest.BuildImage(t, eng, tags[0], 256<<10, 1<<20, 3<<20)
+	registrytest.BuildImage(t, eng, tags[1], 64<<10)
 	push := func(ctx context.Context, local, remote string) error { return reg.Push(ctx, eng, local, remote) }
 	if err := release.PushImages(ctx, push, base, version); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.RemoveImage(ctx, release.ImageTag(version)); err != nil {
-		t.Fatal(err)
+	for _, tag := range tags {
+		if err := eng.RemoveImage(ctx, tag); err != nil {
+			t.Fatal(err)
+		}
 	}
-	list, err := ListRelease(dir)
+	list, err := ListRelease(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	refs := Refs(list)
-	if !slices.Equal(refs, []string{release.RemoteImageTag(base, version)}) {
-		t.Fatalf("the release names %v", refs)
+	remoteTags := release.RemoteImageTags(base, version)
+	if !slices.Equal(refs, []string{remoteTags[1], remoteTags[0]}) {
+		t.Fatalf("the release names %v, want %v", refs, remoteTags)
 	}
-	ref := refs[0]
-	registrytest.RemoveAfter(t, eng, ref)
+	ref := release.RemoteImageTags(base, version)[0]
+	registrytest.RemoveAfter(t, eng, refs...)
 
 	remote := &Remote{Keychain: reg.Keychain()}
 	m, err := remote.Manifest(ctx, ref)
@@ -120,8 +126,11 @@ func TestPullStandinRelease(t *testing.T) {
 		t.Fatalf("Pull: %v", err)
 	}
 	t.Logf("pulled %d bytes in %s", layerBytes, time.Since(start))
-	if len(final) != 1 || final[0].Status != Done || final[0].LayersDone != 3 || final[0].LayersTotal != 3 || final[0].BytesDone != layerBytes {
-		t.Fatalf("final progress %+v, want done, 3 of 3 layers, %d bytes", final, layerBytes)
+	if len(final) != 2 || final[0].Status != Done || final[1].Status != Done {
+		t.Fatalf("final progress %+v, want both done", final)
+	}
+	if f := final[1]; f.Image != ref || f.LayersDone != 3 || f.LayersTotal != 3 || f.BytesDone != layerBytes {
+		t.Fatalf("final progress %+v, want %s done, 3 of 3 layers, %d bytes", f, ref, layerBytes)
 	}
 	var pulling []Progress
 	for _, p := range rec.of(ref) {
@@ -166,8 +175,8 @@ func TestPullStandinRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again[0].Status != Present || reg.BlobGets() != gets {
-		t.Errorf("second pull: %+v and %d more downloads, want present and none", again[0], reg.BlobGets()-gets)
+	if again[0].Status != Present || again[1].Status != Present || reg.BlobGets() != gets {
+		t.Errorf("second pull: %+v and %d more downloads, want present and none", again, reg.BlobGets()-gets)
 	}
 }
 

@@ -191,7 +191,7 @@ type httpsOnly struct {
 
 func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !h.insecure(req.URL.Host) {
-		return nil, fmt.Errorf("docker reaches %s over HTTPS only (it is not among its insecure registries), "+
+		return nil, fmt.Errorf("images: the Docker Engine reaches %s over HTTPS only (it is not among its insecure registries), "+
 			"but this request fell back to plain HTTP: server gave HTTP response to HTTPS client", req.URL.Host)
 	}
 	return h.next.RoundTrip(req)

@@ -20,20 +20,21 @@ import (
 // EgressTargets returns the host:port endpoints the VM must reach over
 // HTTPS: the required, deployment and LDS services of CARTO's deployment
 // requirements page (auth, Pub/Sub, www.googleapis.com, OpenAI for AI
-// Agents, storage, gcr.io and Cloud Resource Manager for the images,
-// TomTom and HERE), plus the Google services of CARTO's older
+// Agents, storage, Cloud Resource Manager, TomTom and HERE), plus the Google services of CARTO's older
 // whitelisted_domains list, plus the custom bucket endpoint when cfg uses
 // S3 or Azure (GCS is in the list already). An S3-compatible endpoint
 // given as http:// is returned as "http://host:port", to be probed without
 // TLS. Data-warehouse endpoints are not included: they depend on
-// connections made later, inside CARTO.
+// connections made later, inside CARTO. The image registry (gcr.io) is not
+// among them: the registry checks (package registrycheck, results
+// preflight.registry.<host>) ask it the way Docker will, and pass offline
+// when every image is present.
 func EgressTargets(cfg Config) []string {
 	if cfg.EgressTargets != nil {
 		return cfg.EgressTargets
 	}
 	hosts := []string{
 		"auth.carto.com",
-		"gcr.io",
 		"storage.googleapis.com",
 		"pubsub.googleapis.com",
 		"iamcredentials.googleapis.com",

@@ -223,7 +223,15 @@ func imagesResult(total, present int, manifests map[string]images.Manifest, fail
 	if len(refs) == 1 {
 		msg = failures[refs[0]].Message
 	}
-	return result(IDImages, status, measured+"; missing: "+strings.Join(parts, ", "), required, msg, strings.Join(hints, " "))
+	r := result(IDImages, status, measured+"; missing: "+strings.Join(parts, ", "), required, msg, strings.Join(hints, " "))
+	// A registry that answers that it has no such tag cannot be argued
+	// with: the install would fail on it. The other failures may be
+	// carto-setup's view only (the daemon can have its own proxy or
+	// login), so they take a reason.
+	for _, f := range failures {
+		r.Fixed = r.Fixed || f.Kind == images.NotFound
+	}
+	return r
 }
 
 func diskResult(root string, free func(string) (uint64, error), manifests map[string]images.Manifest, failures map[string]images.Failure) check.Result {

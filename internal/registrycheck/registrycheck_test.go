@@ -77,7 +77,7 @@ func TestMissingTag(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{})
 	version := registrytest.UniqueName("2026.8.11-c")
 	base := reg.Host + "/carto-standin"
-	publish(t, eng, reg, release.RemoteImageTag(base, "2026.8.10"), 1<<20)
+	publish(t, eng, reg, release.RemoteImageTags(base, "2026.8.10")[0], 1<<20)
 
 	dir := filepath.Join(t.TempDir(), "carto-selfhosted")
 	if err := release.Write(dir, version); err != nil {
@@ -97,16 +97,19 @@ func TestMissingTag(t *testing.T) {
 
 	results := Run(ctx, Deps{Engine: eng, Remote: &images.Remote{Keychain: reg.Keychain()}}, images.Refs(list))
 	got := byID(t, results)
-	want := release.RemoteImageTag(base, version)
+	want := release.RemoteImageTags(base, version)[0]
 	img := got[IDImages]
 	if img.Status != check.Fail || !strings.Contains(img.Message, want) || !strings.Contains(img.Measured, want+" (not_found)") ||
 		!strings.Contains(img.Hint, "disagree") {
 		t.Errorf("images result %+v, want a failure naming %s as not found", img, want)
 	}
+	if !img.Fixed {
+		t.Error("a tag the registry does not have can be overridden; the install would fail on it")
+	}
 	if r := got[IDRegistryPrefix+reg.Host]; r.Status != check.Pass {
 		t.Errorf("registry result %+v, want pass: it answers", r)
 	}
-	if r := got[IDImagesDisk]; r.Status != check.Warn || !strings.Contains(r.Required, "size of 1 image(s) is unknown") {
+	if r := got[IDImagesDisk]; r.Status != check.Warn || !strings.Contains(r.Required, "size of 2 image(s) is unknown") {
 		t.Errorf("disk result %+v, want a warning that a size is unknown", r)
 	}
 	if reg.BlobGets() != gets || reg.ManifestRequests() == manifests {
@@ -155,6 +158,8 @@ func TestSizesAndLogin(t *testing.T) {
 	}
 	if r := anon[IDImages]; r.Status != check.Fail || !strings.Contains(r.Measured, a+" (denied)") || !strings.Contains(r.Hint, "docker login "+reg.Host) {
 		t.Errorf("images result without a login %+v, want both denied", r)
+	} else if r.Fixed {
+		t.Error("a denied image cannot be overridden; the daemon may hold a login carto-setup does not see")
 	}
 
 	var freeAsked string

@@ -5,57 +5,26 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"github.com/carto-setup/carto-setup/internal/engine"
+	"github.com/carto-setup/carto-setup/internal/ociregistry"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 )
 
 // Push copies the local image localRef from the Docker Engine to the
-// registry as remoteRef (a full name such as "127.0.0.1:5000/repo:tag"):
-// the engine exports it (docker save format) into a temporary file, which
-// go-containerregistry reads as an image and uploads. The registry's
-// login, if any, is used.
+// registry as remoteRef (a full name such as "127.0.0.1:5000/repo:tag"),
+// with the registry's login if it has one (ociregistry.Push).
 func (r *Registry) Push(ctx context.Context, eng *engine.Client, localRef, remoteRef string) error {
-	tag, err := name.NewTag(remoteRef, name.Insecure)
-	if err != nil {
-		return fmt.Errorf("registrytest: push %s: %w", remoteRef, err)
-	}
-	tmp, err := os.CreateTemp("", "registrytest-save-*.tar")
-	if err != nil {
-		return fmt.Errorf("registrytest: push %s: %w", remoteRef, err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	rc, err := eng.SaveImages(ctx, []string{localRef})
-	if err != nil {
-		return fmt.Errorf("registrytest: push %s: %w", remoteRef, err)
-	}
-	_, err = io.Copy(tmp, rc)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("registrytest: push %s: save: %w", remoteRef, err)
-	}
-	img, err := tarball.ImageFromPath(tmp.Name(), nil)
-	if err != nil {
-		return fmt.Errorf("registrytest: push %s: read the saved image: %w", remoteRef, err)
-	}
-	auth := authn.Anonymous
-	if r.opts.Username != "" {
-		auth = &authn.Basic{Username: r.opts.Username, Password: r.opts.Password}
-	}
-	if err := remote.Write(tag, img, remote.WithAuth(auth), remote.WithContext(ctx)); err != nil {
-		return fmt.Errorf("registrytest: push %s: %w", remoteRef, err)
-	}
-	return nil
+	return ociregistry.Push(ctx, eng, localRef, remoteRef, ociregistry.PushOptions{Auth: r.Auth()})
+}
+
+// PushPadded is Push with a layer of pad random bytes appended, so that
+// pulling the image downloads at least that much even where the engine
+// has every other layer (an image built on the same engine).
+func (r *Registry) PushPadded(ctx context.Context, eng *engine.Client, localRef, remoteRef string, pad int64) error {
+	return ociregistry.Push(ctx, eng, localRef, remoteRef, ociregistry.PushOptions{Auth: r.Auth(), Pad: pad})
 }
 
 // PushAll pushes every local image of pairs (local reference -> remote

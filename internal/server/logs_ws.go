@@ -40,6 +40,8 @@ type logMessage struct {
 	Services []web.ChipView    `json:"services,omitempty"`
 	Failing  []web.FailingView `json:"failing,omitempty"`
 	More     bool              `json:"more,omitempty"`
+	// Images is the pull phase's section (js/images.js).
+	Images *web.ImagesBoardView `json:"images,omitempty"`
 }
 
 // parseCursors reads "container:seq,container:seq" from the query.
@@ -58,7 +60,11 @@ func parseCursors(q url.Values) logstream.Cursors {
 }
 
 func boardMessage(job web.InstallData) logMessage {
-	return logMessage{Type: "board", Status: job.Status, Error: job.Error, Services: job.Services, Failing: job.Failing}
+	m := logMessage{Type: "board", Status: job.Status, Error: job.Error, Services: job.Services, Failing: job.Failing}
+	if len(job.Images.Rows) > 0 {
+		m.Images = &job.Images
+	}
+	return m
 }
 
 // handleJobPoll serves the same batches as the websocket over plain HTTP,

@@ -67,6 +67,15 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodPost, "/finish/lock", d.handle(d.handleLock))
 		d.upgradeRoutes(r)
 
+		// The Images panel: offline bundles, uploaded resumably.
+		r.Method(http.MethodGet, "/images", d.handle(d.handleImagesPage))
+		r.Method(http.MethodGet, "/images/status", d.handle(d.handleImagesStatus))
+		r.Method(http.MethodPost, "/images/upload", d.handle(d.handleImagesUpload))
+		r.Method(http.MethodHead, "/images/upload", d.handle(d.handleImagesUploadHead))
+		r.Method(http.MethodPatch, "/images/upload", d.handle(d.handleImagesUploadPatch))
+		r.Method(http.MethodDelete, "/images/upload", d.handle(d.handleImagesUploadDelete))
+		r.Method(http.MethodPost, "/images/upload/complete", d.handle(d.handleImagesUploadComplete))
+
 		// Any other step name.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))
 	})

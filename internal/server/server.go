@@ -34,6 +34,8 @@ type Deps struct {
 	// Upgrade plans and runs upgrades and restores; nil: the Upgrade and
 	// History pages say they are not available.
 	Upgrade Upgrader
+	// Images is the Images panel (offline bundles); nil means none.
+	Images ImagesPanel
 	// Steps runs the steps' validation, checks and state changes, over
 	// Store.
 	Steps *steps.Steps

@@ -93,8 +93,8 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 			return nil
 		}
 		switch {
-		case method == http.MethodGet && res.StatusCode == http.StatusSeeOther && res.Header.Get("Location") == "/signin":
-		case method != http.MethodGet && res.StatusCode == http.StatusUnauthorized:
+		case (method == http.MethodGet || method == http.MethodHead) && res.StatusCode == http.StatusSeeOther && res.Header.Get("Location") == "/signin":
+		case method != http.MethodGet && method != http.MethodHead && res.StatusCode == http.StatusUnauthorized:
 		default:
 			t.Errorf("%s %s without a session: %d %s", method, route, res.StatusCode, res.Header.Get("Location"))
 		}

@@ -155,5 +155,6 @@ func installData(s steps.InstallStatus, now time.Time) web.InstallData {
 	for _, l := range s.Lines {
 		d.Lines = append(d.Lines, l.Service+" | "+l.Text)
 	}
+	d.Images = imagesBoard(s.Images)
 	return d
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/history"
+	"github.com/carto-setup/carto-setup/internal/images"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -35,10 +36,13 @@ type InstallConfig struct {
 	Project    string
 	Expect     time.Duration
 	Now        func() time.Time
-	// EnsureImages makes sure the engine has the release's images before
-	// Compose starts (deploy.RunConfig.EnsureImages); nil leaves that to
-	// Compose.
-	EnsureImages func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
+	// Images is the pull phase that makes sure the engine has the
+	// release's images before anything is written and Compose starts
+	// (deploy.RunConfig.EnsureImages); nil leaves that to Compose.
+	Images *ImagesConfig
+	// ImageEvents, when set, receives the pull phase's progress as JSON
+	// lines (apply --json).
+	ImageEvents io.Writer
 	// History, when set, records every install job the wizard starts.
 	History *history.Store
 	// StateDir holds the record of what the last install wrote, the base
@@ -60,9 +64,10 @@ type Installer struct {
 
 // installRun is what one job shows while and after it runs.
 type installRun struct {
-	hub   *logstream.Hub
-	board *deploy.Board
-	plan  deploy.Plan
+	hub    *logstream.Hub
+	board  *deploy.Board
+	plan   deploy.Plan
+	images ImagesBoard
 }
 
 // NewInstaller returns an installer.
@@ -243,8 +248,12 @@ func (in *Installer) run(ctx context.Context, run *installRun, out io.Writer) er
 		return &deploy.Error{Step: "engine", Message: "The Docker Engine is not reachable.", Hint: "Start Docker and check that this user may use its socket (the docker group).", Err: err}
 	}
 	defer eng.Close()
+	var ensure func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
+	if in.c.Images != nil {
+		ensure = pullPhase(*in.c.Images, &run.images, in.c.ImageEvents)
+	}
 	return deploy.Run(ctx, deploy.Deps{Compose: deploy.SystemCompose{}, Docker: eng}, deploy.RunConfig{
-		Plan: run.plan, Project: in.c.Project, Expect: in.c.Expect, EnsureImages: in.c.EnsureImages,
+		Plan: run.plan, Project: in.c.Project, Expect: in.c.Expect, EnsureImages: ensure,
 		Hub: run.hub, Board: run.board, Now: in.c.Now,
 	}, out)
 }
@@ -260,6 +269,8 @@ type InstallStatus struct {
 	Expected []deploy.Expectation
 	Failing  []deploy.Failure
 	Lines    []logstream.Line
+	// Images is the pull phase's progress per image; empty before it.
+	Images []images.Progress
 }
 
 // Status reports a job, or false for an unknown ID.
@@ -279,6 +290,7 @@ func (in *Installer) Status(id string) (InstallStatus, bool) {
 	s.Expected = run.board.Expected(run.plan.Services(), run.plan.Scales())
 	s.Failing = run.board.Failing(s.Expected, run.hub, run.plan.Masker(), 20)
 	s.Lines = run.hub.Poll(jobLogTail(run.hub, 200), 200).Lines
+	s.Images = run.images.Snapshot()
 	return s, true
 }
 

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 
+	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/preflight"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -25,7 +26,11 @@ func (s *Steps) Preflight(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	run := wizard.NewCheckRun(s.d.Now(), s.d.Preflight.Check(ctx, s.preflightConfig(st)))
+	// The registry group asks the registries while the host checks run.
+	registry := make(chan []check.Result, 1)
+	go func() { registry <- s.registryResults(ctx, st) }()
+	results := s.d.Preflight.Check(ctx, s.preflightConfig(st))
+	run := wizard.NewCheckRun(s.d.Now(), append(results, <-registry...))
 	st, _, err = s.save(func(st *wizard.State) wizard.FieldErrors {
 		st.RecordRun(wizard.Preflight, run, false)
 		return nil

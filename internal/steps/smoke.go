@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/atomicfile"
 	"github.com/carto-setup/carto-setup/internal/certcheck"
@@ -22,6 +23,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/envfile"
+	"github.com/carto-setup/carto-setup/internal/images"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -359,6 +361,12 @@ func (s *Smoker) ensureProbeImage(ctx context.Context, eng *engine.Client) (stri
 	if !ok {
 		if err := eng.BuildImage(ctx, tag, map[string]engine.BuildFile{"carto-setup": {Data: exe, Mode: 0o755}}, probeDockerfile, nil); err != nil {
 			return "", err
+		}
+		// A new carto-setup built a new probe image: the old ones go.
+		if removed, err := images.PruneBuilt(ctx, eng, tag, time.Now()); err != nil {
+			s.c.Log.Warn("could not prune old probe images", "err", err)
+		} else if len(removed) > 0 {
+			s.c.Log.Info("pruned superseded probe images", "images", removed)
 		}
 	}
 	s.probeImage = tag

@@ -28,6 +28,9 @@ type Deps struct {
 	Buckets   BucketsChecker
 	// Advanced checks the Advanced step's proxy and CA bundle.
 	Advanced AdvancedChecker
+	// Registry checks the release's images and their registries as part
+	// of preflight; nil leaves them out.
+	Registry RegistryChecker
 	// ACME obtains router certificates; ACMEDirectory is the directory
 	// used when the admin names none, ACMETimeout bounds one issuance.
 	ACME          Issuer

@@ -156,6 +156,8 @@
     if (nodes.length) append(nodes);
     if (msg.cursors) Object.keys(msg.cursors).forEach(function (k) { seen(k, msg.cursors[k]); });
     if (msg.services) board(msg);
+    // The pull phase's section (images.js) listens for its part.
+    if (msg.images) document.dispatchEvent(new CustomEvent("carto:images", { detail: msg.images }));
     if (msg.type === "done" && !finished) { finished = true; location.reload(); }
   }
 

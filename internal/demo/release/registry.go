@@ -20,7 +20,7 @@ const DefaultRegistryBase = "carto-standin"
 // it sets DOCKER_REGISTRY_BASE_PATH in its env.tpl to base (for example
 // "127.0.0.1:5000/carto-standin"), as a release published to that registry
 // would carry, so that Compose and the pull phase ask the registry for
-// RemoteImageTag(base, version).
+// RemoteImageTags(base, version).
 func UseRegistry(dir, base string) error {
 	base = strings.TrimSuffix(base, "/")
 	if base == "" || strings.ContainsAny(base, " \t\n\"'$\\#") {
@@ -58,24 +58,31 @@ func UseRegistry(dir, base string) error {
 	return nil
 }
 
-// RemoteImageTag is the stand-in image's name under a registry base path,
-// the one env.tpl builds once UseRegistry has set base.
-func RemoteImageTag(base, version string) string {
-	return strings.TrimSuffix(base, "/") + "/standin:" + version
+// RemoteImageTags are the names under base of every image ImageTags names
+// (the router's and the others'), in the same order.
+func RemoteImageTags(base, version string) []string {
+	var out []string
+	for _, tag := range ImageTags(version) {
+		out = append(out, strings.TrimSuffix(base, "/")+"/"+strings.TrimPrefix(tag, DefaultRegistryBase+"/"))
+	}
+	return out
 }
 
 // PushFunc copies a local image to a registry under another name.
 type PushFunc func(ctx context.Context, localRef, remoteRef string) error
 
-// PushImages publishes the locally built stand-in image of version (see
+// PushImages publishes the locally built stand-in images of version (see
 // BuildImages) to the registry under base with push, so that a release
-// pointed there by UseRegistry pulls it.
+// pointed there by UseRegistry pulls them.
 func PushImages(ctx context.Context, push PushFunc, base, version string) error {
 	if !validVersion(version) {
 		return fmt.Errorf("release: push images: version %q is not of the form YYYY.M.D[-suffix]", version)
 	}
-	if err := push(ctx, ImageTag(version), RemoteImageTag(base, version)); err != nil {
-		return fmt.Errorf("release: push images: %w", err)
+	remote := RemoteImageTags(base, version)
+	for i, local := range ImageTags(version) {
+		if err := push(ctx, local, remote[i]); err != nil {
+			return fmt.Errorf("release: push images: %w", err)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,19 +33,26 @@ func TestUseRegistry(t *testing.T) {
 			t.Errorf("UseRegistry(%q) succeeded", bad)
 		}
 	}
-	if got := RemoteImageTag("127.0.0.1:5000/carto-standin/", "2026.8.11"); got != "127.0.0.1:5000/carto-standin/standin:2026.8.11" {
-		t.Errorf("RemoteImageTag = %s", got)
+	if got := RemoteImageTags("127.0.0.1:5000/carto-standin/", "2026.8.11"); !slices.Equal(got, []string{"127.0.0.1:5000/carto-standin/standin:2026.8.11", "127.0.0.1:5000/carto-standin/router-http:2026.8.11"}) {
+		t.Errorf("RemoteImageTags = %v", got)
 	}
 }
 
 func TestPushImages(t *testing.T) {
-	var got [2]string
-	push := func(_ context.Context, local, remote string) error { got = [2]string{local, remote}; return nil }
+	var got [][2]string
+	push := func(_ context.Context, local, remote string) error {
+		got = append(got, [2]string{local, remote})
+		return nil
+	}
 	if err := PushImages(context.Background(), push, "reg:5000/carto-standin", "2026.8.11"); err != nil {
 		t.Fatal(err)
 	}
-	if got != [2]string{ImageTag("2026.8.11"), "reg:5000/carto-standin/standin:2026.8.11"} {
-		t.Errorf("pushed %v", got)
+	want := [][2]string{
+		{ImageTag("2026.8.11"), "reg:5000/carto-standin/standin:2026.8.11"},
+		{RouterImageRepository + ":2026.8.11", "reg:5000/carto-standin/router-http:2026.8.11"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pushed %v, want %v", got, want)
 	}
 	boom := errors.New("boom")
 	if err := PushImages(context.Background(), func(context.Context, string, string) error { return boom }, "r", "2026.8.11"); !errors.Is(err, boom) {
