@@ -18,6 +18,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/jobs"
+	"github.com/carto-setup/carto-setup/internal/logsummary"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
@@ -59,6 +60,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, env, rest)
 	case "token":
 		err = cli.Token(env, rest)
+	case "sessions":
+		err = cli.Sessions(env, rest)
 	case "env":
 		err = cli.EnvCommand(ctx, env, rest)
 	case "check":
@@ -98,7 +101,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage
+` + cli.TokenUsage + cli.SessionsUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage
 
 // newEnv is what every command gets: the streams, the environment, the
 // clock, the version, and the one constructor of the live checks.
@@ -158,15 +161,22 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Refused requests and failed handshakes are counted and summarised
+	// once a minute (and at shutdown), never written one line each.
+	sum := logsummary.New(log, logsummary.Config{})
+	sumCtx, stopSum := context.WithCancel(context.WithoutCancel(ctx))
+	sumDone := make(chan struct{})
+	go func() { defer close(sumDone); sum.Run(sumCtx) }()
+	defer func() { stopSum(); <-sumDone }()
 	st := steps.New(w.Steps, store)
 	smoke := steps.NewSmoker(steps.SmokeConfig{Log: log, Runner: runner, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
 	handler := server.NewHandler(server.Deps{
-		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
+		Log: log, Auth: a, Throttle: a.NewThrottle(), Store: store, Now: now,
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
 		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir,
 			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages}),
-		Smoke: smoke, Bundle: smoke,
+		Smoke: smoke, Bundle: smoke, Refusals: sum,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -180,7 +190,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          sum.ErrorLog(),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}
 

@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version"}
+var documented = []string{"token", "sessions", "env", "check", "apply", "answers", "renew", "version"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -62,6 +62,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		want string // in stdout or stderr
 	}{
 		{"token", []string{"token"}, 0, "New token issued"},
+		{"sessions", []string{"sessions"}, 0, "No browser is signed in."},
 		{"env", []string{"env", "--ignore-checks"}, 0, ".env"},
 		{"check", []string{"check", "package", "--answers", pkgAnswers, "--json"}, 0, `"id": "package.customer_env"`},
 		{"apply", []string{"apply", "--answers", pkgAnswers}, 2, "domain: missing"},

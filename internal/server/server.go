@@ -42,6 +42,9 @@ type Deps struct {
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
+	// Refusals counts refused requests for a summary line; nil logs one
+	// warning per refusal.
+	Refusals Refusals
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes
