@@ -174,7 +174,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	handler := server.NewHandler(server.Deps{
 		Log: log, Auth: a, Throttle: a.NewThrottle(), Store: store, Now: now,
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
-		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir,
+		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages}),
 		Smoke: smoke, Bundle: smoke, Refusals: sum,
 	})

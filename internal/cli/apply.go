@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/check"
@@ -15,10 +17,11 @@ import (
 )
 
 // ApplyUsage documents `carto-setup apply`.
-const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--dir DIR] [--state-dir DIR] [--expect-timeout D] [--demo]
+const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--dir DIR] [--state-dir DIR] [--expect-timeout D] [--wait D] [--demo]
         check everything, then install and smoke-test as the wizard does; the
         answers' overrides continue past overridable failures, the smoke
-        test's included; exit 0 only on success
+        test's included; exit 0 only on success; refuses (or waits --wait)
+        while another install holds the state directory
 `
 
 // allSections are the sections apply reads.
@@ -30,7 +33,11 @@ var allSections = []answers.Section{answers.SectionPackage, answers.SectionDomai
 // and its smoke test. The state directory ends as the wizard would leave it.
 func Apply(ctx context.Context, env Env, args []string) error {
 	var hf headlessFlags
-	cfg, rest, err := parse("carto-setup apply", ApplyUsage, args, env.Getenv, env.Stderr, hf.register)
+	var wait time.Duration
+	cfg, rest, err := parse("carto-setup apply", ApplyUsage, args, env.Getenv, env.Stderr, func(fs *flag.FlagSet) {
+		hf.register(fs)
+		waitFlag(fs, &wait)
+	})
 	if err != nil {
 		return err
 	}
@@ -44,6 +51,18 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	}
 	if err := cfg.EnsureStateDir(); err != nil {
 		return err
+	}
+	// One install at a time on a state directory, the wizard's included.
+	lock, err := lockInstall(ctx, env, "carto-setup apply", cfg.StateDir, steps.HolderApply, wait)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	// A Compose process a killed wizard left behind is stopped now,
+	// whatever the checks find: nothing else owns it.
+	if err := lock.StopLeftovers(ctx, cfg.Project, env.Stderr); err != nil {
+		fmt.Fprintln(env.Stderr, "carto-setup apply: nothing was installed:", err)
+		return ExitFailed
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
