@@ -19,6 +19,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logsummary"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
@@ -126,7 +127,9 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	// The console masks the secrets of the state as the admin enters them.
+	secrets := steps.NewStateSecrets()
+	log := redact.NewLogger(env.Stderr, nil, secrets.Current)
 	now := env.Now
 	w, err := env.Wire(ctx, cfg, log, cli.WireOptions{Output: env.Stdout})
 	if err != nil {
@@ -134,6 +137,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	if err := cfg.EnsureStateDir(); err != nil {
 		return err
 	}

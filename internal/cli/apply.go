@@ -5,13 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/deploy"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -52,6 +52,7 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	if err := cfg.EnsureStateDir(); err != nil {
 		return err
 	}
+	env, secrets := maskedConsole(env, res, cfg.StatePath())
 	// One install at a time on a state directory, the wizard's included.
 	lock, err := lockInstall(ctx, env, "carto-setup apply", cfg.StateDir, steps.HolderApply, wait)
 	if err != nil {
@@ -64,13 +65,14 @@ func Apply(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "carto-setup apply: nothing was installed:", err)
 		return ExitFailed
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	log := redact.NewLogger(env.Stderr, nil, secrets.Current)
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	progress := func(format string, args ...any) { fmt.Fprintf(env.Stderr, format+"\n", args...) }
 	reasons := f.Reasons()
 

@@ -18,7 +18,7 @@ func (d *Deps) bucketsView(st wizard.State, in wizard.BucketsInput, errs wizard.
 		Progress: web.NewProgress(st, wizard.Buckets), Input: in, Errors: errs, Checks: web.ChecksView{Run: run},
 		SavedGCSKey: st.Buckets.GCSKeyJSON != "", SavedS3Secret: st.Buckets.S3SecretAccessKey != "", SavedAzureKey: st.Buckets.AzureAccessKey != "",
 	}
-	v.Input.GCSKeyJSON, v.Input.S3SecretAccessKey, v.Input.AzureAccessKey = "", "", ""
+	v.Input = withoutSecrets(wizard.State{Buckets: in}).Buckets // secrets never go back into the page
 	for _, fix := range steps.CORSFixes(in, run) {
 		v.Fixes = append(v.Fixes, web.CORSFix{Bucket: fix.Bucket, Text: fix.Text})
 	}

@@ -158,14 +158,16 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 		if lock != nil {
 			if err := lock.StopLeftovers(ctx, in.c.Project, out); err != nil {
 				in.c.Log.Warn("install not started", "job", id, "err", err)
-				return errors.New("the install did not start: " + err.Error())
+				return errors.New(plan.Masker().MaskString("the install did not start: " + err.Error()))
 			}
 		}
 		if err := in.run(ctx, run, out); err != nil {
 			in.c.Log.Warn("install failed", "job", id, "err", err)
 			var de *deploy.Error
 			if errors.As(err, &de) {
-				return errors.New(de.Error()) // message and hint only, no raw tool output
+				// Message and hint only, no raw tool output; masked, since
+				// the job record is stored and shown.
+				return errors.New(plan.Masker().MaskString(de.Error()))
 			}
 			return errors.New("the install stopped with an unexpected error; the console log has the details")
 		}
