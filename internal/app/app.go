@@ -71,6 +71,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.Apply(ctx, env, rest)
 	case "answers":
 		err = cli.Answers(env, rest)
+	case "export":
+		err = cli.Export(env, rest)
 	case "renew":
 		err = cli.Renew(ctx, env, rest)
 	case "version":
@@ -102,7 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-` + cli.TokenUsage + cli.SessionsUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage
+` + cli.TokenUsage + cli.SessionsUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.ExportUsage + cli.RenewUsage + cli.VersionUsage
 
 // newEnv is what every command gets: the streams, the environment, the
 // clock, the version, and the one constructor of the live checks.

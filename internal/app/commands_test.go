@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "sessions", "env", "check", "apply", "answers", "renew", "version"}
+var documented = []string{"token", "sessions", "env", "check", "apply", "answers", "export", "renew", "version"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -41,6 +41,8 @@ func TestEveryDocumentedCommand(t *testing.T) {
 	}
 	writePackage(t, r.dir)
 	pkgAnswers := r.answers(t, "version: 1\npackage: {customer_env: {PKG}/customer.env, key_json: {PKG}/key.json}\n")
+	exportFile, _ := exportAnswers(t)
+	exportDir := filepath.Join(t.TempDir(), "helm")
 
 	for _, name := range documented {
 		t.Run(name+" --help", func(t *testing.T) {
@@ -67,6 +69,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		{"check", []string{"check", "package", "--answers", pkgAnswers, "--json"}, 0, `"id": "package.customer_env"`},
 		{"apply", []string{"apply", "--answers", pkgAnswers}, 2, "domain: missing"},
 		{"answers", []string{"answers"}, 0, "domain: carto.example.com"},
+		{"export", []string{"export", "helm", "--answers", exportFile, "-o", exportDir}, 0, "Wrote customizations.yaml"},
 		{"renew", []string{"renew"}, 0, "nothing to renew"},
 		{"version", []string{"version"}, 0, "carto-setup dev"},
 	}
@@ -76,7 +79,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 			args := append([]string{"carto-setup"}, tc.args...)
 			if tc.name == "env" {
 				args = append(args, "--dir", r.dir)
-			} else if tc.name != "version" {
+			} else if tc.name != "version" && tc.name != "export" {
 				args = append(args, "--dir", r.dir, "--state-dir", state, "--http-addr", "127.0.0.1:0")
 			}
 			err := app.Run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)
