@@ -57,6 +57,8 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/bundle/download", d.handle(d.handleBundleDownload))
 		r.Method(http.MethodGet, "/finish", d.handle(d.handleFinish))
 		r.Method(http.MethodPost, "/finish/lock", d.handle(d.handleLock))
+		r.Method(http.MethodGet, "/finish/export/helm.zip", d.handle(d.handleExportHelm))
+		r.Method(http.MethodGet, "/finish/export/kots.yaml", d.handle(d.handleExportKOTS))
 
 		// Any other step name.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))
