@@ -1,6 +1,9 @@
 package bundle
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -80,6 +83,7 @@ func TestPropertyBundleShowsNoSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		files := extract(t, b)
+		files[ManifestFile] = withoutDigests(t, files)
 		for name, data := range files {
 			if leaked := redacttest.Shown(data, secrets); leaked != nil {
 				t.Fatalf("seed %d case %d: %s shows %q:\n%s", seed, c, name, leaked, data)
@@ -100,4 +104,33 @@ func TestPropertyBundleShowsNoSecret(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d: %d bundles, 0 leaks, every image reference kept", seed, cases)
+}
+
+// withoutDigests checks that every SHA-256 of the manifest is the digest of
+// its (masked) file and returns the manifest with the digests replaced.
+// A digest is 64 random-looking hex digits: a 4-character secret made of
+// hex digits is found in one about once in 30,000 bundles (seeds
+// 11801372622283993617 case 422, "07ee"; 11677144205190538267 case 232,
+// "fa40"). That tells nothing about the secret, which is not hashed: the
+// file is, masked. This was the one unreproduced bundle "leak".
+func withoutDigests(t *testing.T, files map[string]string) string {
+	t.Helper()
+	var m struct {
+		Files []struct {
+			Name   string `json:"name"`
+			SHA256 string `json:"sha256"`
+		} `json:"files"`
+	}
+	manifest := files[ManifestFile]
+	if err := json.Unmarshal([]byte(manifest), &m); err != nil {
+		t.Fatalf("manifest: %v", err)
+	}
+	for _, f := range m.Files {
+		sum := sha256.Sum256([]byte(files[f.Name]))
+		if hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Fatalf("manifest: %s has the SHA-256 %s, not that of its file", f.Name, f.SHA256)
+		}
+		manifest = strings.ReplaceAll(manifest, f.SHA256, "(verified digest of "+f.Name+")")
+	}
+	return manifest
 }
