@@ -21,6 +21,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/jobs"
+	"github.com/carto-setup/carto-setup/internal/pgtest"
 	"github.com/carto-setup/carto-setup/internal/testenv"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -50,7 +51,13 @@ func BenchmarkRSSAfterInstalls(b *testing.B) {
 	if err := release.Write(dir, version); err != nil {
 		b.Fatal(err)
 	}
+	// The stand-in's migrations need a real PostgreSQL, which the
+	// containers reach through the Docker bridge.
+	pg := pgtest.Start(b, pgtest.Options{ListenAddrs: []string{"172.17.0.1"}})
 	st := chattyState(b)
+	st.Database = wizard.DatabaseInput{Mode: wizard.ModeExternal, Host: "172.17.0.1", Port: pg.Port, AdminUser: pg.User, AdminPassword: pg.Password,
+		AdminDatabase: "postgres", WorkspaceUser: "workspace_admin", WorkspacePassword: "mem-bench-Workspace-1", WorkspaceDatabase: "workspace",
+		SSLMode: "disable"}
 	b.Cleanup(func() { removeStack(b, dir, project, version) })
 	ensure := func(ctx context.Context, plan deploy.Plan, _ io.Writer) error {
 		eng, err := engine.New(ctx)
@@ -121,7 +128,8 @@ func memory() (rss, heap float64) {
 }
 
 // chattyState is a wizard state that installs the stand-in release with
-// every service logging a 1 KB line every 20 ms, on ports nothing uses.
+// every service logging a 1 KB line every 20 ms, on ports nothing uses;
+// the caller sets the database.
 func chattyState(tb testing.TB) wizard.State {
 	env := string(release.SampleCustomerEnv("carto.mem.test"))
 	env += fmt.Sprintf("ROUTER_HTTP_PORT=%d\nROUTER_HTTPS_PORT=%d\nROUTER_METRICS_PORT=%d\nSTANDIN_LOG_INTERVAL=20ms\nSTANDIN_LONG_LINE_BYTES=1000\n",
@@ -137,7 +145,6 @@ func chattyState(tb testing.TB) wizard.State {
 	return wizard.State{
 		Package:  wizard.PackageInput{CustomerEnv: env, KeyJSON: string(key)},
 		Domain:   wizard.DomainInput{Domain: "carto.mem.test"},
-		Database: wizard.DatabaseInput{Mode: wizard.ModeEmbedded, AdminPassword: "mem-bench-Admin-1", WorkspacePassword: "mem-bench-Workspace-1"},
 		Cache:    CacheDefaults(),
 		TLS:      wizard.TLSInput{Mode: wizard.TLSSelfSigned, CertPEM: string(cert), KeyPEM: string(pk), Fingerprint: fp},
 		Buckets:  wizard.BucketsInput{Mode: wizard.BucketsCartoManaged, Thumbnails: wizard.BucketInput{Public: true}},

@@ -11,13 +11,10 @@ import (
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
-// Redactor returns the redactor of every secret st holds: each field of
-// the wizard's registry (wizard.State.SecretFields) and the value of each
+// Secrets returns every secret st holds: each field of the wizard's
+// registry (wizard.State.SecretFields) and the value of each
 // secret-looking key of the uploaded customer.env (the licence's own
-// secrets). It is what the console masks with.
-func Redactor(st wizard.State) *redact.Redactor { return redact.New(Secrets(st)) }
-
-// Secrets returns the secrets Redactor masks.
+// secrets). It is what the console masks.
 func Secrets(st wizard.State) []redact.Secret {
 	var secrets []redact.Secret
 	for _, f := range st.SecretFields() {
