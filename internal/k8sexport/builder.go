@@ -28,8 +28,6 @@ type builder struct {
 	refs        []*secretRef
 	secretFiles map[string][]byte
 	commands    []string
-
-	notes []string // report lines about installing, no secret
 }
 
 // secretRef is a Kubernetes Secret that the SecretRefs mode asks the admin

@@ -2,6 +2,7 @@ package k8sexport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -44,7 +45,7 @@ func renderChart(t *testing.T, files ...[]byte) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := engine.Engine{Strict: true}.Render(ch, top)
+	out, err := engine.Engine{Strict: true}.RenderWithContext(context.Background(), ch, top)
 	if err != nil {
 		return nil, err
 	}

@@ -111,10 +111,6 @@ const oldBundleMask = "****"
 // would garble every file while hiding nothing.
 const oldBundleMinSecret = 4
 
-// oldBundleMinNamed is the shortest value masked only because its key's name
-// looks secret, as in deploy.
-const oldBundleMinNamed = 8
-
 // Secret is a value to mask wherever it appears, with what it is for the
 // report ("database admin password"). The report never holds the value.
 type oldBundleSecret struct {
@@ -189,20 +185,6 @@ func oldBundleMaskable(v string, minLen int) bool {
 	v = strings.Trim(strings.TrimSpace(v), `"'`)
 	return len(v) >= minLen && v != oldBundleMask && !strings.Contains(v, "<FILL_ME>") &&
 		!strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "./") && !strings.HasPrefix(v, "../")
-}
-
-// oldBundleEnvSecrets returns the values of the secret-looking keys of an env file,
-// to be masked wherever they appear (a container may log one).
-func oldBundleEnvSecrets(data []byte) []oldBundleSecret {
-	var out []oldBundleSecret
-	for line := range strings.SplitSeq(string(data), "\n") {
-		sm := oldBundleAssignRE.FindStringSubmatch(strings.TrimRight(line, "\r"))
-		if sm == nil || !oldBundleLooksSecret(sm[2]) || !oldBundleMaskable(sm[4], oldBundleMinNamed) {
-			continue
-		}
-		out = append(out, oldBundleSecret{What: "value of " + sm[2], Value: strings.Trim(strings.TrimSpace(sm[4]), `"'`)})
-	}
-	return out
 }
 
 // redact masks data: every spelling of every secret, then (in an env file)

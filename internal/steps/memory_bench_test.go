@@ -143,11 +143,11 @@ func chattyState(tb testing.TB) wizard.State {
 		tb.Fatal(err)
 	}
 	return wizard.State{
-		Package:  wizard.PackageInput{CustomerEnv: env, KeyJSON: string(key)},
-		Domain:   wizard.DomainInput{Domain: "carto.mem.test"},
-		Cache:    CacheDefaults(),
-		TLS:      wizard.TLSInput{Mode: wizard.TLSSelfSigned, CertPEM: string(cert), KeyPEM: string(pk), Fingerprint: fp},
-		Buckets:  wizard.BucketsInput{Mode: wizard.BucketsCartoManaged, Thumbnails: wizard.BucketInput{Public: true}},
+		Package: wizard.PackageInput{CustomerEnv: env, KeyJSON: string(key)},
+		Domain:  wizard.DomainInput{Domain: "carto.mem.test"},
+		Cache:   CacheDefaults(),
+		TLS:     wizard.TLSInput{Mode: wizard.TLSSelfSigned, CertPEM: string(cert), KeyPEM: string(pk), Fingerprint: fp},
+		Buckets: wizard.BucketsInput{Mode: wizard.BucketsCartoManaged, Thumbnails: wizard.BucketInput{Public: true}},
 	}
 }
 
