@@ -39,6 +39,11 @@ staticcheck:
 # never outlives its reason.
 DEADCODE_ALLOW := \
 	github.com/carto-setup/carto-setup/internal/app.WithClock \
+	github.com/carto-setup/carto-setup/internal/auth.Auth.SignIn \
+	github.com/carto-setup/carto-setup/internal/auth.Throttle.LockedOut \
+	github.com/carto-setup/carto-setup/internal/statelock.Holding \
+	github.com/carto-setup/carto-setup/internal/compose.Down \
+	github.com/carto-setup/carto-setup/internal/compose.downRetrying \
 	github.com/carto-setup/carto-setup/internal/custpkg.RequiredVars \
 	github.com/carto-setup/carto-setup/internal/demo/release.SampleCustomerEnv \
 	github.com/carto-setup/carto-setup/internal/demo/standin.Ports \

@@ -115,6 +115,9 @@ func Export(st wizard.State, stateDir string) ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("answers: export: %w", err)
 	}
+	if err := checkNoSecrets(buf.Bytes(), st); err != nil {
+		return nil, err
+	}
 	return buf.Bytes(), nil
 }
 

@@ -18,6 +18,8 @@ import (
 	"github.com/carto-setup/carto-setup/internal/demo/standin"
 	"github.com/carto-setup/carto-setup/internal/hostid"
 	"github.com/carto-setup/carto-setup/internal/jobs"
+	"github.com/carto-setup/carto-setup/internal/logsummary"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/relay"
 	"github.com/carto-setup/carto-setup/internal/server"
 	"github.com/carto-setup/carto-setup/internal/smoketest"
@@ -59,6 +61,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, env, rest)
 	case "token":
 		err = cli.Token(env, rest)
+	case "sessions":
+		err = cli.Sessions(env, rest)
 	case "env":
 		err = cli.EnvCommand(ctx, env, rest)
 	case "check":
@@ -67,6 +71,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.Apply(ctx, env, rest)
 	case "answers":
 		err = cli.Answers(env, rest)
+	case "export":
+		err = cli.Export(env, rest)
 	case "renew":
 		err = cli.Renew(ctx, env, rest)
 	case "images":
@@ -110,7 +116,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.ImagesUsage + cli.VersionUsage +
+` + cli.TokenUsage + cli.SessionsUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.ExportUsage + cli.RenewUsage + cli.ImagesUsage + cli.VersionUsage +
 	cli.UpgradeUsage + cli.HistoryUsage + cli.RestoreUsage +
 	cli.SmokeUsage + cli.DownUsage
 
@@ -137,7 +143,9 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	// The console masks the secrets of the state as the admin enters them.
+	secrets := steps.NewStateSecrets()
+	log := redact.NewLogger(env.Stderr, nil, secrets.Current)
 	now := env.Now
 	w, err := env.Wire(ctx, cfg, log, cli.WireOptions{Output: env.Stdout})
 	if err != nil {
@@ -145,6 +153,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	if err := cfg.EnsureStateDir(); err != nil {
 		return err
 	}
@@ -177,6 +186,13 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Refused requests and failed handshakes are counted and summarised
+	// once a minute (and at shutdown), never written one line each.
+	sum := logsummary.New(log, logsummary.Config{})
+	sumCtx, stopSum := context.WithCancel(context.WithoutCancel(ctx))
+	sumDone := make(chan struct{})
+	go func() { defer close(sumDone); sum.Run(sumCtx) }()
+	defer func() { stopSum(); <-sumDone }()
 	st := steps.New(w.Steps, store)
 	smoke := steps.NewSmoker(steps.SmokeConfig{Log: log, Runner: runner, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
@@ -185,11 +201,11 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		return err
 	}
 	handler := server.NewHandler(server.Deps{
-		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
+		Log: log, Auth: a, Throttle: a.NewThrottle(), Store: store, Now: now,
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
 		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 			Project: cfg.Project, Expect: cfg.Expect, Now: now, Images: w.Images, History: hist}),
-		Smoke: smoke, Bundle: smoke, Upgrade: upgrades, Status: statusReader,
+		Smoke: smoke, Bundle: smoke, Upgrade: upgrades, Status: statusReader, Refusals: sum,
 		Images: steps.NewBundles(steps.BundlesConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir}),
 	})
 
@@ -204,7 +220,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          sum.ErrorLog(),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}
 

@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "env", "check", "apply", "answers", "renew", "images", "version", "upgrade", "history", "restore", "smoke", "down"}
+var documented = []string{"token", "sessions", "env", "check", "apply", "answers", "export", "renew", "images", "version", "upgrade", "history", "restore", "smoke", "down"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -42,6 +42,8 @@ func TestEveryDocumentedCommand(t *testing.T) {
 	writePackage(t, r.dir)
 	pkgAnswers := r.answers(t, "version: 1\npackage: {customer_env: {PKG}/customer.env, key_json: {PKG}/key.json}\n")
 	notABundle := r.write(t, "not-a-bundle", "these bytes are no image bundle\n")
+	exportFile, _ := exportAnswers(t)
+	exportDir := filepath.Join(t.TempDir(), "helm")
 
 	for _, name := range documented {
 		t.Run(name+" --help", func(t *testing.T) {
@@ -63,10 +65,12 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		want string // in stdout or stderr
 	}{
 		{"token", []string{"token"}, 0, "New token issued"},
+		{"sessions", []string{"sessions"}, 0, "No browser is signed in."},
 		{"env", []string{"env", "--ignore-checks"}, 0, ".env"},
 		{"check", []string{"check", "package", "--answers", pkgAnswers, "--json"}, 0, `"id": "package.customer_env"`},
 		{"apply", []string{"apply", "--answers", pkgAnswers}, 2, "domain: missing"},
 		{"answers", []string{"answers"}, 0, "domain: carto.example.com"},
+		{"export", []string{"export", "helm", "--answers", exportFile, "-o", exportDir}, 0, "Wrote customizations.yaml"},
 		{"renew", []string{"renew"}, 0, "nothing to renew"},
 		{"images", []string{"images", "load", notABundle}, 1, "is damaged"},
 		{"version", []string{"version"}, 0, "carto-setup dev"},
@@ -87,7 +91,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 			args := append([]string{"carto-setup"}, tc.args...)
 			if tc.name == "env" {
 				args = append(args, "--dir", r.dir)
-			} else if tc.name != "version" {
+			} else if tc.name != "version" && tc.name != "export" {
 				args = append(args, "--dir", r.dir, "--state-dir", state, "--http-addr", "127.0.0.1:0")
 			}
 			err := app.Run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr)

@@ -47,8 +47,8 @@ type attempts struct {
 }
 
 // NewThrottle returns an empty throttle using the given clock. Its
-// lockouts end only with time or Reset; use Auth.NewThrottle for one that a
-// new token also resets.
+// lockouts end only with time; use Auth.NewThrottle for one that a new
+// token also lifts.
 func NewThrottle(now func() time.Time) *Throttle {
 	return &Throttle{now: now, state: map[string]*attempts{}}
 }
@@ -61,13 +61,6 @@ func (a *Auth) NewThrottle() *Throttle {
 	t.epoch = a.generation
 	t.lastEpoch = a.generation()
 	return t
-}
-
-// Reset forgets every failure and lifts every lockout.
-func (t *Throttle) Reset() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	clear(t.state)
 }
 
 // sync forgets everything when the token generation changed. t.mu must be

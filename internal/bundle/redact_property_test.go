@@ -1,6 +1,9 @@
 package bundle
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/installsh"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/redact/redacttest"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -80,7 +84,11 @@ func TestPropertyBundleShowsNoSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		files := extract(t, b)
+		checkOwnFiles(t, files, &st, "test", append(append([]string{}, customerEnv), logs.String(), string(stateJSON)))
 		for name, data := range files {
+			if name == ManifestFile || name == RedactionFile {
+				continue // checked field by field
+			}
 			if leaked := redacttest.Shown(data, secrets); leaked != nil {
 				t.Fatalf("seed %d case %d: %s shows %q:\n%s", seed, c, name, leaked, data)
 			}
@@ -100,4 +108,88 @@ func TestPropertyBundleShowsNoSecret(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d: %d bundles, 0 leaks, every image reference kept", seed, cases)
+}
+
+// checkOwnFiles checks the two files the bundle writes itself field by
+// field, instead of looking for secrets in them: every field must be what
+// the bundle's inputs determine without any secret value. The manifest names
+// each file with its size, its SHA-256 and its count of redactions, which
+// are checked against the files; the redaction report holds the fixed note
+// and, per file, labels that are the registry's names of secrets, the PEM
+// label, or "value of NAME" for a NAME the inputs use as a key. (Searching
+// these files for secrets found only chance matches: a 4-hex-digit secret
+// inside a SHA-256 of a masked file, seeds 11801372622283993617 case 422
+// and 11677144205190538267 case 232; "crea" in "created"; `"S3` before "S3
+// secret access key"; the last line of a PEM key, "of", in "value of".
+// These were the unreproduced bundle "leaks": none carried a secret.)
+func checkOwnFiles(t *testing.T, files map[string]string, st *wizard.State, version string, inputs []string) {
+	t.Helper()
+	var report struct {
+		Note       string      `json:"note"`
+		Redactions []Redaction `json:"redactions"`
+	}
+	strict := func(name string, v any) {
+		dec := json.NewDecoder(strings.NewReader(files[name]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	strict(RedactionFile, &report)
+	if !strings.HasPrefix(report.Note, "Each entry counts the secrets masked") {
+		t.Fatalf("%s: note %q", RedactionFile, report.Note)
+	}
+	labels := map[string]bool{redact.PEMBlock: true}
+	for _, f := range st.SecretFields() {
+		labels[f.What] = true
+	}
+	counts := map[string]int{}
+	for _, r := range report.Redactions {
+		if _, ok := files[r.File]; !ok || r.Count < 1 {
+			t.Fatalf("%s: entry %+v", RedactionFile, r)
+		}
+		counts[r.File] += r.Count
+		if labels[r.What] {
+			continue
+		}
+		key, ok := strings.CutPrefix(r.What, "value of ")
+		if !ok || !keyIn(key, inputs) {
+			t.Fatalf("%s: the label %q is neither a registered secret nor the value of a key of the inputs", RedactionFile, r.What)
+		}
+	}
+	var manifest struct {
+		Generator string    `json:"generator"`
+		Version   string    `json:"version"`
+		Created   time.Time `json:"created"`
+		Files     []struct {
+			Name       string `json:"name"`
+			Size       int    `json:"size"`
+			SHA256     string `json:"sha256"`
+			Redactions int    `json:"redactions"`
+		} `json:"files"`
+	}
+	strict(ManifestFile, &manifest)
+	if manifest.Generator != "carto-setup" || manifest.Version != version || manifest.Created.IsZero() || len(manifest.Files) != len(files)-1 {
+		t.Fatalf("%s: %+v", ManifestFile, manifest)
+	}
+	for _, f := range manifest.Files {
+		data, ok := files[f.Name]
+		sum := sha256.Sum256([]byte(data))
+		if !ok || f.Size != len(data) || f.SHA256 != hex.EncodeToString(sum[:]) || f.Redactions != counts[f.Name] {
+			t.Fatalf("%s: entry %+v does not describe its file", ManifestFile, f)
+		}
+	}
+}
+
+// keyIn reports whether key is used as a key in one of the inputs: before
+// =, : or a closing quote and a colon.
+func keyIn(key string, inputs []string) bool {
+	for _, in := range inputs {
+		for _, form := range []string{key + "=", key + ":", key + " =", key + "\":", `"` + key + `":`} {
+			if strings.Contains(in, form) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/history"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/upgradeflow"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -23,7 +23,7 @@ import (
 
 // ApplyUsage documents `carto-setup apply`.
 const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--resolve KEY=mine|wizard ...] [--remove-failed]
-                    [--dir DIR] [--state-dir DIR] [--expect-timeout D] [--demo]
+                    [--dir DIR] [--state-dir DIR] [--expect-timeout D] [--wait D] [--demo]
         check everything, then install and smoke-test as the wizard does; the
         answers' overrides continue past overridable failures, the smoke
         test's included; exit 0 only on success. customer.env is merged: hand
@@ -31,7 +31,8 @@ const ApplyUsage = `  carto-setup apply --answers FILE [--json] [--resolve KEY=m
         that stops apply (exit 1, nothing written) until --resolve KEY=mine
         (keep yours) or KEY=wizard (take the answers'). --remove-failed: when
         a first install fails, remove what it created (containers, network,
-        the volumes it made)
+        the volumes it made). One install at a time per state directory:
+        refuses (or waits --wait) while another install holds it
 `
 
 // allSections are the sections apply reads.
@@ -43,12 +44,14 @@ var allSections = []answers.Section{answers.SectionPackage, answers.SectionDomai
 // and its smoke test. The state directory ends as the wizard would leave it.
 func Apply(ctx context.Context, env Env, args []string) error {
 	var hf headlessFlags
+	var wait time.Duration
 	resolve := resolveFlag{}
 	var removeFailed bool
 	cfg, rest, err := parse("carto-setup apply", ApplyUsage, args, env.Getenv, env.Stderr, func(fs *flag.FlagSet) {
 		hf.register(fs)
 		fs.Var(resolve, "resolve", "KEY=mine|wizard: keep your hand edit of KEY, or take the answers' value (repeatable)")
 		fs.BoolVar(&removeFailed, "remove-failed", false, "when a first install fails, remove what it created")
+		waitFlag(fs, &wait)
 	})
 	if err != nil {
 		return err
@@ -64,13 +67,27 @@ func Apply(ctx context.Context, env Env, args []string) error {
 	if err := cfg.EnsureStateDir(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	env, secrets := maskedConsole(env, res, cfg.StatePath())
+	// One install at a time on a state directory, the wizard's included.
+	lock, err := lockInstall(ctx, env, "carto-setup apply", cfg.StateDir, steps.HolderApply, wait)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	// A Compose process a killed wizard left behind is stopped now,
+	// whatever the checks find: nothing else owns it.
+	if err := lock.StopLeftovers(ctx, cfg.Project, env.Stderr); err != nil {
+		fmt.Fprintln(env.Stderr, "carto-setup apply: nothing was installed:", err)
+		return ExitFailed
+	}
+	log := redact.NewLogger(env.Stderr, nil, secrets.Current)
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	h, err := upgradeflow.OpenHistory(cfg.StateDir, env.Now)
 	if err != nil {
 		return err

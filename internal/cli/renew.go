@@ -15,15 +15,17 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/compose"
 	"github.com/carto-setup/carto-setup/internal/renew"
+	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
 // RenewUsage documents `carto-setup renew`.
-const RenewUsage = `  carto-setup renew [--dir DIR] [--state-dir DIR] [--within 720h] [--project NAME]
+const RenewUsage = `  carto-setup renew [--dir DIR] [--state-dir DIR] [--within 720h] [--project NAME] [--wait D]
         [--http-addr ADDR] [--acme-ca-file F] [--resolver HOST:PORT]
         renew the router's Let's Encrypt certificate when it expires within
         --within: stops router-http, answers the challenge on port 80, writes
         certs/, starts router-http; exit 1 when it failed (the old one stays)
+        or another install holds the state directory (--wait D waits for it)
 `
 
 // Renew is `carto-setup renew`, run from a systemd timer or cron. It prints
@@ -37,9 +39,10 @@ func Renew(ctx context.Context, env Env, args []string) error {
 // RenewWith is Renew with another router than the install's Docker
 // Compose (nil); tests stand one in for router-http.
 func RenewWith(ctx context.Context, env Env, args []string, router renew.Router) error {
-	var within time.Duration
+	var within, wait time.Duration
 	cfg, rest, err := parse("carto-setup renew", RenewUsage, args, env.Getenv, env.Stderr, func(fs *flag.FlagSet) {
 		fs.DurationVar(&within, "within", renew.DefaultWithin, "renew when the certificate expires within this duration")
+		waitFlag(fs, &wait)
 	})
 	if err != nil {
 		return err
@@ -58,6 +61,17 @@ func RenewWith(ctx context.Context, env Env, args []string, router renew.Router)
 	if _, err := os.Stat(cfg.StatePath()); errors.Is(err, os.ErrNotExist) {
 		// A timer pointed at the wrong directory must not succeed quietly.
 		fmt.Fprintf(env.Stderr, "carto-setup renew: no wizard state at %s: pass --dir or --state-dir\n", cfg.StatePath())
+		return ExitFailed
+	}
+	// The renewal stops and starts router-http and writes certs/: never
+	// beside an install.
+	lock, err := lockInstall(ctx, env, "carto-setup renew", cfg.StateDir, steps.HolderRenew, wait)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if err := lock.StopLeftovers(ctx, cfg.Project, env.Stderr); err != nil {
+		fmt.Fprintln(env.Stderr, "carto-setup renew: FAILED:", err)
 		return ExitFailed
 	}
 	if router == nil {

@@ -67,9 +67,9 @@ func pickSteps(names []string) ([]string, []answers.Section, error) {
 }
 
 // loadAnswers reads and parses the answers file, keeping only the sections
-// the steps read after checking that they are there, and reads the files
-// and secrets it refers to.
-func loadAnswers(path string, getenv func(string) string, sections []answers.Section) (answers.File, answers.Resolved, error) {
+// the steps read after checking that they are there (and the optional ones
+// when given), and reads the files and secrets it refers to.
+func loadAnswers(path string, getenv func(string) string, sections []answers.Section, optional ...answers.Section) (answers.File, answers.Resolved, error) {
 	if path == "" {
 		return answers.File{}, answers.Resolved{}, &answers.Error{Problems: []answers.Problem{{Field: "--answers", Reason: "missing; give the answers file"}}}
 	}
@@ -88,7 +88,7 @@ func loadAnswers(path string, getenv func(string) string, sections []answers.Sec
 	if err := f.Require(sections...); err != nil {
 		return answers.File{}, answers.Resolved{}, err
 	}
-	f = f.Only(sections...)
+	f = f.Only(append(slices.Clone(sections), optional...)...)
 	res, err := answers.Resolve(f, getenv)
 	return f, res, err
 }

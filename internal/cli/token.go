@@ -12,11 +12,13 @@ import (
 
 // TokenUsage documents `carto-setup token`.
 const TokenUsage = `  carto-setup token [--dir DIR] [--state-dir DIR]
-        print new sign-in URLs with a new token; ends every session
+        print new sign-in URLs with a new token; ends every session and lifts
+        every sign-in lockout, also in a running wizard
 `
 
-// Token replaces the token, which ends every session, including those of a
-// wizard that is already running.
+// Token replaces the token, which ends every session and lifts every
+// address's sign-in lockout, including those of a wizard that is already
+// running (its throttle watches the token's generation).
 func Token(env Env, args []string) error {
 	cfg, rest, err := parse("carto-setup token", TokenUsage, args, env.Getenv, env.Stderr, nil)
 	if err != nil {
@@ -40,7 +42,7 @@ func Token(env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	fmt.Fprintln(env.Stdout, "New token issued; every earlier session has ended.")
+	fmt.Fprintln(env.Stdout, "New token issued; every earlier session has ended and sign-in lockouts are lifted.")
 	PrintSignIn(env.Stdout, hostid.Local().SignInURLs(addr, tok), cfg.StateDir)
 	return nil
 }

@@ -16,7 +16,7 @@ const (
 // dedicated are extra variables that an answer of its own already carries.
 var dedicated = map[string]string{
 	"HTTP_PROXY": "proxy", "http_proxy": "proxy", "HTTPS_PROXY": "proxy", "https_proxy": "proxy",
-	"NO_PROXY": "proxy", "no_proxy": "proxy", "GRPC_PROXY": "proxy", "grpc_proxy": "proxy",
+	"NO_PROXY": "proxy", "no_proxy": "proxy",
 	"NODE_EXTRA_CA_CERTS":           "CA bundle",
 	"GOOGLE_MAPS_API_KEY":           "Google Maps API key",
 	"REACT_APP_GOOGLE_MAPS_API_KEY": "Google Maps API key",

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/carto-setup/carto-setup/internal/bundle"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -173,14 +172,14 @@ type secret struct {
 	value  string
 }
 
-// secretsOf lists every secret of the state (the support bundle's named
-// list, which also holds the private keys inside service-account key files)
-// and of the advanced settings, including those never exported (key.json,
-// the ACME account key): none may appear where it does not belong.
+// secretsOf lists every secret of the state (every field of the wizard's
+// one secret registry, wizard.State.SecretFields) and of the advanced
+// settings, including those never exported (key.json, the ACME account
+// key): none may appear where it does not belong.
 func secretsOf(st wizard.State, adv Advanced) []secret {
 	var all []secret
-	for _, s := range bundle.StateSecrets(st) {
-		all = append(all, secret{s.What, s.Value})
+	for _, f := range st.SecretFields() {
+		all = append(all, secret{f.What, *f.Value})
 	}
 	all = append(all, secret{"google_maps_api_key", adv.GoogleMapsAPIKey})
 	for _, p := range []struct{ name, raw string }{{"proxy.http_proxy", adv.HTTPProxy}, {"proxy.https_proxy", adv.HTTPSProxy}} {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // expand returns every spelling of every secret, each once, with the What
@@ -32,7 +33,10 @@ func expand(secrets []Secret) []form {
 		if strings.ContainsAny(v, "\r\n") {
 			for line := range strings.SplitSeq(v, "\n") {
 				line = strings.TrimSpace(line)
-				if line == "" || pemArmour(line) {
+				// A line of punctuation alone ("{", "}," of a
+				// pretty-printed key.json) hides nothing, and masking it
+				// would garble every JSON document of an output.
+				if line == "" || pemArmour(line) || !strings.ContainsFunc(line, isAlnum) {
 					continue
 				}
 				for _, f := range spellings(line) {
@@ -112,3 +116,6 @@ func jsonSecrets(v string) map[string]string {
 	}
 	return out
 }
+
+// isAlnum reports whether r is a letter or a digit.
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -227,3 +227,19 @@ func TestLineWriterLongLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPrettyKeyJSONLeavesBracesAlone: a pretty-printed key.json registers
+// its lines, but not its "{" and "}" lines, which would garble every JSON
+// document of an output (the JSON report of `apply --json`).
+func TestPrettyKeyJSONLeavesBracesAlone(t *testing.T) {
+	t.Parallel()
+	key := "{\n  \"type\": \"service_account\",\n  \"private_key_id\": \"0123456789abcdef0123456789abcdef01234567\",\n  \"client_email\": \"x@y.iam.gserviceaccount.com\"\n}\n"
+	r := New([]Secret{{What: "key.json", Value: key}})
+	report := "{\n  \"checks\": [\n    {\n      \"id\": \"a\"\n    },\n  ]\n}\n"
+	if got := r.MaskString(report); got != report {
+		t.Errorf("a JSON document was changed:\n%s", got)
+	}
+	if got := r.MaskString(`  "private_key_id": "0123456789abcdef0123456789abcdef01234567",`); strings.Contains(got, "0123456789abcdef") {
+		t.Errorf("a line of the key is not masked: %s", got)
+	}
+}

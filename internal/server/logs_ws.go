@@ -108,7 +108,7 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		d.Log.Warn("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		d.refuse(r, refusedWebsocket, err.Error())
 		return
 	}
 	defer conn.Close()

@@ -37,7 +37,7 @@ func (d *Deps) securityHeaders(next http.Handler) http.Handler {
 func (d *Deps) hostCheck(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.hostAllowed(r.Host) {
-			d.Log.Warn("refused unknown Host header", "host", r.Host, "remote", r.RemoteAddr)
+			d.refuse(r, refusedHost, "Host "+r.Host)
 			http.Error(w, "This host name is not one of the wizard's. Use the address printed on the VM's console.", http.StatusMisdirectedRequest)
 			return
 		}
@@ -50,7 +50,7 @@ func (d *Deps) hostCheck(next http.Handler) http.Handler {
 func (d *Deps) crossOrigin(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.Log.Warn("refused cross-origin request", "method", r.Method, "path", r.URL.Path, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		d.refuse(r, refusedCrossOrigin, r.Method+" "+r.URL.Path+" from origin "+r.Header.Get("Origin"))
 		http.Error(w, "Cross-origin request refused.", http.StatusForbidden)
 	}))
 	return cop.Handler(next)
@@ -64,6 +64,7 @@ func (d *Deps) requireSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		d.refuse(r, refusedNoSession, r.Method+" "+r.URL.Path)
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Redirect(w, r, "/signin", http.StatusSeeOther)
 			return
@@ -72,13 +73,18 @@ func (d *Deps) requireSession(next http.Handler) http.Handler {
 	})
 }
 
-// logRequests logs one line per request with its ID, status and duration.
-// Query strings are left out: the sign-in link carries the token there.
+// logRequests logs one line per request with its ID, status and duration,
+// except for refused requests, which Refusals counts instead. Query strings
+// are left out: the sign-in link carries the token there.
 func (d *Deps) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		r, quiet := withQuietFlag(r)
 		next.ServeHTTP(ww, r)
+		if quiet.Load() {
+			return
+		}
 		d.Log.Info("request", "request_id", middleware.GetReqID(r.Context()), "method", r.Method, "path", r.URL.Path,
 			"status", ww.Status(), "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
 	})

@@ -75,6 +75,8 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodPatch, "/images/upload", d.handle(d.handleImagesUploadPatch))
 		r.Method(http.MethodDelete, "/images/upload", d.handle(d.handleImagesUploadDelete))
 		r.Method(http.MethodPost, "/images/upload/complete", d.handle(d.handleImagesUploadComplete))
+		r.Method(http.MethodGet, "/finish/export/helm.zip", d.handle(d.handleExportHelm))
+		r.Method(http.MethodGet, "/finish/export/kots.yaml", d.handle(d.handleExportKOTS))
 
 		// Any other step name.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))

@@ -47,6 +47,9 @@ type Deps struct {
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
+	// Refusals counts refused requests for a summary line; nil logs one
+	// warning per refusal.
+	Refusals Refusals
 	// Status reads the running install for the Status page; nil shows
 	// the page without services.
 	Status StatusReader

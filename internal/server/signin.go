@@ -31,6 +31,7 @@ func (d *Deps) handleSignInSubmit(w http.ResponseWriter, r *http.Request) error 
 func (d *Deps) signIn(w http.ResponseWriter, r *http.Request, token string) error {
 	addr := clientAddr(r)
 	if v := d.Throttle.Check(addr); !v.Allowed {
+		d.refuse(r, refusedThrottled, "")
 		msg := "Too many wrong tokens from your address. Wait " + count(int(math.Ceil(v.Wait.Seconds())), "second") + " and try again."
 		if v.LockedOut {
 			msg = "Too many wrong tokens from your address: sign-in is locked for " + count(int(math.Ceil(v.Wait.Minutes())), "more minute") + ". Run carto-setup token on the VM if you lost the token."
@@ -38,15 +39,15 @@ func (d *Deps) signIn(w http.ResponseWriter, r *http.Request, token string) erro
 		return render(w, r, http.StatusTooManyRequests, web.SignInPage(web.SignInView{Error: msg}))
 	}
 	if d.Auth.Locked() {
-		d.Log.Warn("sign-in refused: the wizard is locked", "remote", addr)
+		d.refuse(r, refusedLocked, "")
 		return render(w, r, http.StatusForbidden, web.SignInPage(web.SignInView{Error: "The wizard is locked. Run carto-setup token on the VM to open it again with a new token."}))
 	}
-	cookie, err := d.Auth.SignIn(token)
+	cookie, err := d.Auth.SignInFrom(token, addr)
 	if err != nil {
 		if d.Throttle.Fail(addr) {
 			d.Log.Warn("sign-in locked out after repeated wrong tokens", "remote", addr, "failures", auth.MaxFailures, "for", auth.LockoutDuration)
 		} else {
-			d.Log.Warn("wrong sign-in token", "remote", addr)
+			d.refuse(r, refusedWrongToken, "")
 		}
 		return render(w, r, http.StatusUnauthorized, web.SignInPage(web.SignInView{Error: "That token is not right. Copy it again from the VM's console or from the token file."}))
 	}
@@ -60,8 +61,15 @@ func (d *Deps) signIn(w http.ResponseWriter, r *http.Request, token string) erro
 	return redirect(w, r, "/")
 }
 
-// handleSignOut ends this browser's session.
+// handleSignOut ends this browser's session on the server, so the cookie
+// stops working even if it was copied, and then clears it.
 func (d *Deps) handleSignOut(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if err := d.Auth.SignOut(c.Value); err != nil {
+			return err
+		}
+	}
+	d.Log.Info("signed out", "remote", clientAddr(r))
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	return redirect(w, r, "/signin")
 }

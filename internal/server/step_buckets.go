@@ -19,7 +19,7 @@ func (d *Deps) bucketsView(st wizard.State, in wizard.BucketsInput, errs wizard.
 		GCSKey: secretState(held["gcs_key"], st.Buckets.GCSKeyJSON), S3Secret: secretState(held["s3_secret"], st.Buckets.S3SecretAccessKey),
 		AzureKey: secretState(held["azure_key"], st.Buckets.AzureAccessKey),
 	}
-	v.Input.GCSKeyJSON, v.Input.S3SecretAccessKey, v.Input.AzureAccessKey = "", "", ""
+	v.Input = withoutSecrets(wizard.State{Buckets: in}).Buckets // secrets never go back into the page
 	for _, fix := range steps.CORSFixes(in, checks.Run) {
 		v.Fixes = append(v.Fixes, web.CORSFix{Bucket: fix.Bucket, Text: fix.Text})
 	}

@@ -26,9 +26,11 @@ func (d *Deps) databaseView(st wizard.State, db wizard.DatabaseInput, cache wiza
 		CachePassword:     secretState(held["cache_password"], st.Cache.Password),
 		CA:                secretState(held["ca"], st.Database.CAPEM), CacheCA: secretState(held["cache_ca"], st.Cache.CAPEM),
 	}
-	// Secrets never go back into the page.
-	v.Input.AdminPassword, v.Input.WorkspacePassword, v.Input.CAPEM = "", "", ""
-	v.Cache.Password, v.Cache.CAPEM = "", ""
+	// Secrets never go back into the page; the CA files are not secret
+	// but are only said to be saved.
+	blank := withoutSecrets(wizard.State{Database: db, Cache: cache})
+	v.Input, v.Cache = blank.Database, blank.Cache
+	v.Input.CAPEM, v.Cache.CAPEM = "", ""
 	return v
 }
 

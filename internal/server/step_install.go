@@ -9,6 +9,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/statelock"
 	"github.com/carto-setup/carto-setup/internal/steps"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 	"github.com/carto-setup/carto-setup/web"
@@ -83,6 +84,11 @@ func (d *Deps) handleReviewSubmit(w http.ResponseWriter, r *http.Request) error 
 		// customer.env changed between the review and the click.
 		view.Error = "customer.env changed since this page was shown; review it again."
 		return render(w, r, http.StatusUnprocessableEntity, web.ReviewStep(view))
+	}
+	var busy *statelock.BusyError
+	if errors.As(err, &busy) {
+		view.Error = "Not started: " + busy.Error() + ". Wait for it to finish, then install again."
+		return render(w, r, http.StatusConflict, web.ReviewStep(view))
 	}
 	if err != nil {
 		return err

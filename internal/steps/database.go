@@ -8,6 +8,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/cachecheck"
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/dbcheck"
+	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -54,11 +55,23 @@ func (f DatabaseForm) Validate() wizard.FieldErrors {
 			errs.Add(field, fmt.Sprintf("Enter a port between 1 and 65535 (not %d).", p))
 		}
 	}
+	// The passwords of the embedded database and cache are chosen for
+	// CARTO, so they must be long enough to mask wherever they appear
+	// (redact.MinChosenSecret); an external system's are what it has.
+	chosen := func(field, value string) {
+		if err := redact.CheckChosenSecret(value); err != nil {
+			errs.Add(field, "Choose a longer password: "+err.Error()+".")
+		}
+	}
 	if db := f.DB; db != nil {
 		if db.Mode != wizard.ModeEmbedded && db.Mode != wizard.ModeExternal {
 			errs.Add(wizard.FieldDBMode, "Choose an external PostgreSQL or the embedded database.")
 		}
 		port(dbcheck.FieldPort, db.Port)
+		if db.Mode == wizard.ModeEmbedded {
+			chosen(dbcheck.FieldAdminPassword, db.AdminPassword)
+			chosen(FieldWorkspacePassword, db.WorkspacePassword)
+		}
 		switch db.SSLMode {
 		case "", dbcheck.SSLDisable, dbcheck.SSLRequire, dbcheck.SSLVerifyCA, dbcheck.SSLVerifyFull:
 		default:
@@ -70,9 +83,18 @@ func (f DatabaseForm) Validate() wizard.FieldErrors {
 			errs.Add(wizard.FieldCacheMode, "Choose the embedded cache or an external one.")
 		}
 		port(wizard.FieldCachePort, c.Port)
+		if c.Mode == wizard.ModeEmbedded {
+			chosen(FieldCachePassword, c.Password)
+		}
 	}
 	return errs
 }
+
+// Fields of the database page that no checker names.
+const (
+	FieldWorkspacePassword = "workspace_password"
+	FieldCachePassword     = "cache_password"
+)
 
 // DatabaseChecks checks an external PostgreSQL and an external cache with
 // the TLS the stack will use; an embedded database only gets its warning.

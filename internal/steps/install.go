@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
-	"sync"
 	"time"
 
 	"github.com/carto-setup/carto-setup/internal/check"
@@ -19,6 +19,8 @@ import (
 	"github.com/carto-setup/carto-setup/internal/images"
 	"github.com/carto-setup/carto-setup/internal/jobs"
 	"github.com/carto-setup/carto-setup/internal/logstream"
+	"github.com/carto-setup/carto-setup/internal/redact"
+	"github.com/carto-setup/carto-setup/internal/statelock"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
@@ -46,8 +48,10 @@ type InstallConfig struct {
 	// History, when set, records every install job the wizard starts.
 	History *history.Store
 	// StateDir holds the record of what the last install wrote, the base
-	// of the next one's merge (deploy.PlanOptions.StateDir); empty plans
-	// without one.
+	// of the next one's merge (deploy.PlanOptions.StateDir), and the
+	// install lock, so that an install job never runs beside `apply` (or
+	// another wizard) on the same state; empty plans without a record
+	// and takes no lock.
 	StateDir string
 }
 
@@ -58,9 +62,15 @@ type InstallConfig struct {
 type Installer struct {
 	c InstallConfig
 
-	mu   sync.Mutex
-	runs map[string]*installRun
+	// runs holds what each job shows: whole while it runs, its last
+	// lines once it finished, for the few latest jobs only, so memory
+	// returns after each install.
+	runs *jobs.Retainer[*installRun]
 }
+
+// keptInstalls is how many finished installs keep their last log lines
+// in memory for their job page.
+const keptInstalls = 3
 
 // installRun is what one job shows while and after it runs.
 type installRun struct {
@@ -78,7 +88,14 @@ func NewInstaller(c InstallConfig) *Installer {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Installer{c: c, runs: map[string]*installRun{}}
+	return &Installer{c: c, runs: jobs.NewRetainer(keptInstalls, shrinkRun)}
+}
+
+// shrinkRun keeps of a finished install what its job page shows: the
+// board, the plan and the last lines of its log; the full log buffers are
+// released.
+func shrinkRun(r *installRun) *installRun {
+	return &installRun{hub: jobs.TailHub(r.hub, jobs.TailLines), board: r.board, plan: r.plan}
 }
 
 // Review is what an install would do, planned without writing anything.
@@ -194,12 +211,26 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 	if open := plan.Report().Open(); len(open) > 0 {
 		return "", &deploy.ConflictError{Conflicts: open}
 	}
+	lock, err := in.lock()
+	if err != nil {
+		return "", err
+	}
 	// The board and the job's log lines compare with the daemon's
 	// timestamps, so they use the wall clock, not the injectable one.
 	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), plan: plan}
 	rec, err := in.c.Runner.Start("install", func(ctx context.Context, id string) error {
-		out := &hubWriter{hub: run.hub, now: time.Now, masker: plan.Masker()}
+		defer lock.Release()
+		defer in.runs.Finish(id)
+		// Masked line by line, so that a secret split across two writes
+		// and the body of a PEM key written line by line are masked too.
+		out := redact.NewLineWriter(hubLines{hub: run.hub, now: time.Now}, plan.Masker())
 		defer out.Flush()
+		if lock != nil {
+			if err := lock.StopLeftovers(ctx, in.c.Project, out); err != nil {
+				in.c.Log.Warn("install not started", "job", id, "err", err)
+				return errors.New(plan.Masker().MaskString("the install did not start: " + err.Error()))
+			}
+		}
 		hrec, err := in.begin(ctx, plan, st)
 		if err != nil {
 			return err
@@ -212,18 +243,19 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 			in.c.Log.Warn("install failed", "job", id, "err", err)
 			var de *deploy.Error
 			if errors.As(err, &de) {
-				return errors.New(de.Error()) // message and hint only, no raw tool output
+				// Message and hint only, no raw tool output; masked, since
+				// the job record is stored and shown.
+				return errors.New(plan.Masker().MaskString(de.Error()))
 			}
 			return errors.New("the install stopped with an unexpected error; the console log has the details")
 		}
 		return in.installed(st, plan)
 	})
 	if err != nil {
+		lock.Release()
 		return rec.ID, err
 	}
-	in.mu.Lock()
-	in.runs[rec.ID] = run
-	in.mu.Unlock()
+	in.runs.Put(rec.ID, run)
 	return rec.ID, nil
 }
 
@@ -239,6 +271,21 @@ func (in *Installer) begin(ctx context.Context, plan deploy.Plan, st wizard.Stat
 		return nil, errors.New("the install history could not be written, so nothing was installed; the console log has the details")
 	}
 	return rec, nil
+}
+
+// lock takes the install lock for a job: a *statelock.BusyError naming
+// the holder while another process installs, jobs.ErrBusy while this
+// wizard's own install runs.
+func (in *Installer) lock() (*InstallLock, error) {
+	if in.c.StateDir == "" {
+		return nil, nil
+	}
+	lock, err := LockInstall(context.Background(), in.c.StateDir, HolderWizard, 0, in.c.Now)
+	var busy *statelock.BusyError
+	if errors.As(err, &busy) && busy.Known && busy.Holder.PID == os.Getpid() {
+		return nil, jobs.ErrBusy
+	}
+	return lock, err
 }
 
 // run runs the plan of run; progress lines go to out.
@@ -280,10 +327,8 @@ func (in *Installer) Status(id string) (InstallStatus, bool) {
 		return InstallStatus{}, false
 	}
 	s := InstallStatus{Record: rec}
-	in.mu.Lock()
-	run := in.runs[id]
-	in.mu.Unlock()
-	if run == nil {
+	run, ok := in.runs.Get(id)
+	if !ok {
 		return s, true
 	}
 	s.Live = true
@@ -321,47 +366,23 @@ func (in *Installer) Logs(id string) (*logstream.Hub, bool) {
 	if _, ok := in.c.Runner.Get(id); !ok {
 		return nil, false
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if run := in.runs[id]; run != nil {
+	if run, ok := in.runs.Get(id); ok {
 		return run.hub, true
 	}
 	return logstream.NewHub(logstream.HubConfig{MaxLines: 1}), true
 }
 
-// hubWriter turns the job's own progress output into log lines, masked.
-type hubWriter struct {
-	hub    *logstream.Hub
-	now    func() time.Time
-	masker *logstream.Masker
-	mu     sync.Mutex
-	buf    []byte
+// hubLines turns the job's own progress output, already masked line by
+// line by the redact.LineWriter in front of it, into log lines of the hub.
+type hubLines struct {
+	hub *logstream.Hub
+	now func() time.Time
 }
 
-func (w *hubWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.emit(bytes.TrimRight(w.buf[:i], "\r"))
-		w.buf = w.buf[i+1:]
+func (w hubLines) Write(p []byte) (int, error) {
+	for line := range bytes.SplitSeq(bytes.TrimSuffix(p, []byte("\n")), []byte("\n")) {
+		w.hub.Append(logstream.Line{Container: jobLogContainer, Service: jobLogContainer, Stream: logstream.Stdout, TS: w.now(),
+			Text: string(bytes.TrimRight(line, "\r"))})
 	}
-}
-
-func (w *hubWriter) emit(line []byte) {
-	w.hub.Append(logstream.Line{Container: jobLogContainer, Service: jobLogContainer, Stream: logstream.Stdout, TS: w.now(), Text: w.masker.MaskString(string(line))})
-}
-
-// Flush emits a last line without a newline.
-func (w *hubWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.emit(w.buf)
-		w.buf = nil
-	}
+	return len(p), nil
 }

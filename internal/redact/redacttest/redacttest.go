@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
+	"unicode"
 
 	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/wizard"
@@ -222,7 +223,10 @@ func shows(text, s string) bool {
 	if strings.ContainsAny(s, "\r\n") {
 		for line := range strings.SplitSeq(s, "\n") {
 			line = strings.TrimSpace(line)
-			if line != "" && !(strings.HasPrefix(line, "-----") && strings.HasSuffix(line, "-----")) {
+			// PEM armour lines and punctuation-only lines ("{" of a
+			// pretty-printed key.json) hide nothing.
+			if line != "" && !(strings.HasPrefix(line, "-----") && strings.HasSuffix(line, "-----")) &&
+				strings.ContainsFunc(line, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
 				forms = append(forms, line)
 			}
 		}

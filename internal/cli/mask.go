@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"github.com/carto-setup/carto-setup/internal/answers"
+	"github.com/carto-setup/carto-setup/internal/redact"
+	"github.com/carto-setup/carto-setup/internal/steps"
+	"github.com/carto-setup/carto-setup/internal/wizard"
+)
+
+// answersSecrets returns the secrets an answers file brought, before any
+// step saved them: what a headless command's console masks from its start.
+func answersSecrets(res answers.Resolved) []redact.Secret {
+	var st wizard.State
+	if p := res.Package; p != nil {
+		st.Package.CustomerEnv, st.Package.KeyJSON = string(p.CustomerEnv), string(p.KeyJSON)
+	}
+	if res.Database != nil {
+		st.Database = *res.Database
+	}
+	if res.Cache != nil {
+		st.Cache = *res.Cache
+	}
+	if res.TLS != nil {
+		st.TLS.KeyPEM = res.TLS.KeyPEM
+	}
+	if res.Buckets != nil {
+		st.Buckets = res.Buckets.BucketsInput
+	}
+	return steps.Secrets(st)
+}
+
+// maskedConsole makes env's streams and a logger mask the secrets of the
+// answers and of the state file at statePath as it changes: everything a
+// headless command prints.
+func maskedConsole(env Env, res answers.Resolved, statePath string) (Env, *steps.StateSecrets) {
+	secrets := steps.NewStateSecrets(answersSecrets(res)...)
+	secrets.Watch(statePath)
+	env.Stdout = redact.NewMaskingWriter(env.Stdout, secrets.Current)
+	env.Stderr = redact.NewMaskingWriter(env.Stderr, secrets.Current)
+	return env, secrets
+}
