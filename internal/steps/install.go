@@ -37,6 +37,10 @@ type InstallConfig struct {
 	// Compose starts (deploy.RunConfig.EnsureImages); nil leaves that to
 	// Compose.
 	EnsureImages func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
+	// Logs is the wizard's project follower, which the install's board
+	// and log view read instead of following the containers themselves;
+	// nil (the command line) follows them for the time of the install.
+	Logs deploy.ProjectLogs
 }
 
 // Installer plans and runs the install: from the wizard state to
@@ -157,7 +161,7 @@ func (in *Installer) run(ctx context.Context, run *installRun, out io.Writer) er
 	defer eng.Close()
 	return deploy.Run(ctx, deploy.Deps{Compose: deploy.SystemCompose{}, Docker: eng}, deploy.RunConfig{
 		Plan: run.plan, Project: in.c.Project, Expect: in.c.Expect, EnsureImages: in.c.EnsureImages,
-		Hub: run.hub, Board: run.board, Now: in.c.Now,
+		Hub: run.hub, Board: run.board, Now: in.c.Now, Logs: in.c.Logs,
 	}, out)
 }
 
