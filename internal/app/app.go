@@ -149,8 +149,13 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	} else if n > 0 {
 		log.Info("removed temporary state files left by an interrupted save", "count", n)
 	}
-	if _, err := store.Load(); err != nil {
+	st0, err := store.Load()
+	if err != nil {
 		return err // a damaged or newer state file: say so before serving
+	}
+	logs, states := withLogs(cfg, st0, store, log)
+	if logs != nil {
+		defer logs.Close()
 	}
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
@@ -158,14 +163,14 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := steps.New(w.Steps, store)
+	st := steps.New(w.Steps, states)
 	smoke := steps.NewSmoker(steps.SmokeConfig{Log: log, Runner: runner, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
 	handler := server.NewHandler(server.Deps{
-		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: store, Now: now,
+		Log: log, Auth: a, Throttle: auth.NewThrottle(now), Store: states, Now: now, Logs: logs.forPages(),
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
-		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir,
-			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages}),
+		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: states, ReleaseDir: cfg.Dir,
+			Project: cfg.Project, Expect: cfg.Expect, Now: now, EnsureImages: w.EnsureImages, Logs: logs.forInstall()}),
 		Smoke: smoke, Bundle: smoke,
 	})
 

@@ -34,6 +34,8 @@ type Config struct {
 	StandinBinary string
 	// Expect bounds the wait for every service to reach its state.
 	Expect time.Duration
+	// LogHistoryMiB caps the log history kept on disk per service.
+	LogHistoryMiB int
 }
 
 // LetsEncrypt is the default ACME directory.
@@ -50,6 +52,7 @@ func Defaults(getenv func(string) string) Config {
 	c := Config{
 		Dir: getenv("CARTO_SETUP_DIR"), StateDir: getenv("CARTO_SETUP_STATE_DIR"), Listen: getenv("CARTO_SETUP_LISTEN"),
 		HTTPAddr: ":80", ACMEDirectory: LetsEncrypt, Project: "carto-selfhosted", Expect: 5 * time.Minute,
+		LogHistoryMiB: 64,
 	}
 	if c.Listen == "" {
 		c.Listen = ":8443"
@@ -70,6 +73,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.StandinBinary, "standin-binary", c.StandinBinary, "the release is the stand-in: static carto-setup executable for its images (with --demo, default: this one)")
 	fs.DurationVar(&c.Expect, "expect-timeout", c.Expect, "how long the install waits for every service to reach its state")
 	fs.StringVar(&c.Resolver, "resolver", c.Resolver, "DNS server (host:port) for the domain checks (default: the system resolver)")
+	fs.IntVar(&c.LogHistoryMiB, "log-history-mib", c.LogHistoryMiB, "MiB of log history the wizard keeps on disk per service; the oldest lines go first")
 }
 
 // Complete fills in the derived paths: Dir defaults to the working
@@ -103,6 +107,9 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("config: --listen is empty")
+	}
+	if c.LogHistoryMiB < 1 {
+		return fmt.Errorf("config: --log-history-mib must be at least 1, not %d", c.LogHistoryMiB)
 	}
 	if c.HTTPAddr == "" {
 		return errors.New("config: --http-addr is empty")

@@ -173,7 +173,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dsrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := serverStats{Goroutines: runtime.NumGoroutine(), WSGoroutines: countGoroutines("server.(*Deps).handleJobLogs"),
+		st := serverStats{Goroutines: runtime.NumGoroutine(), WSGoroutines: countGoroutines("server.(*logSocket)"),
 			Streams: f.Streams(), Opened: f.Opened(), Closed: tl.closed()}
 		if r.URL.Query().Get("gc") == "1" {
 			runtime.GC() // so that heap in use is live memory, not garbage
