@@ -57,6 +57,10 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodGet, "/bundle/download", d.handle(d.handleBundleDownload))
 		r.Method(http.MethodGet, "/finish", d.handle(d.handleFinish))
 		r.Method(http.MethodPost, "/finish/lock", d.handle(d.handleLock))
+		r.Method(http.MethodGet, "/logs", d.handle(d.handleLogsPage))
+		r.Method(http.MethodGet, "/logs/download", d.handle(d.handleLogsDownload))
+		r.Method(http.MethodGet, "/logs/poll", d.handle(d.handleLogsPoll))
+		r.Get("/logs/live", d.handleLogsLive)
 
 		// Any other step name.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))

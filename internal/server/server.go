@@ -42,6 +42,9 @@ type Deps struct {
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
+	// Logs is the project's live and kept logs for the Logs page; nil
+	// means the wizard keeps none (the page says so).
+	Logs ProjectLogs
 }
 
 // SessionCookie is the name of the session cookie; the __Host- prefix makes
