@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"errors"
 	"slices"
 	"sync"
 
