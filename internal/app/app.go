@@ -71,6 +71,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.Renew(ctx, env, rest)
 	case "version":
 		err = cli.Version(env, rest)
+	case "logs":
+		err = cli.Logs(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	case "standin":
@@ -98,7 +100,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `Usage:
   carto-setup [--dir DIR] [--state-dir DIR] [--listen ADDR] [--demo]
         serve the setup wizard (default :8443, HTTPS)
-` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage
+` + cli.TokenUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.RenewUsage + cli.VersionUsage + cli.LogsUsage
 
 // newEnv is what every command gets: the streams, the environment, the
 // clock, the version, and the one constructor of the live checks.

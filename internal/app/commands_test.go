@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version"}
+var documented = []string{"token", "env", "check", "apply", "answers", "renew", "version", "logs"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -40,6 +40,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	writePackage(t, r.dir)
+	seedLogs(t, filepath.Join(state, "logs"))
 	pkgAnswers := r.answers(t, "version: 1\npackage: {customer_env: {PKG}/customer.env, key_json: {PKG}/key.json}\n")
 
 	for _, name := range documented {
@@ -68,6 +69,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		{"answers", []string{"answers"}, 0, "domain: carto.example.com"},
 		{"renew", []string{"renew"}, 0, "nothing to renew"},
 		{"version", []string{"version"}, 0, "carto-setup dev"},
+		{"logs", []string{"logs", "api", "--json"}, 0, `"text":"INFO api listening on :8080"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,10 +19,6 @@ import (
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
 
-// LogsDir is where the wizard keeps the project's log history, under its
-// state directory; `carto-setup logs` reads it there.
-const LogsDir = "logs"
-
 // projectLogs is the wizard's one follower of the Compose project and
 // the on-disk history it writes, started with the wizard and stopped with
 // it. It serves the Logs page (server.ProjectLogs) and the install
@@ -53,7 +49,7 @@ func startLogs(cfg config.Config, st wizard.State, log *slog.Logger) (*projectLo
 	p := &projectLogs{eng: eng, log: log, dir: cfg.Dir, done: make(chan struct{})}
 	masker, secrets := logMasker(st, cfg.Dir)
 	p.secrets = secrets
-	p.store, err = logstore.Open(logstore.Config{Dir: filepath.Join(cfg.StateDir, LogsDir),
+	p.store, err = logstore.Open(logstore.Config{Dir: cfg.LogsPath(),
 		MaxBytes: int64(cfg.LogHistoryMiB) << 20, Masker: masker, Log: log})
 	if err != nil {
 		eng.Close()

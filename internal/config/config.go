@@ -162,3 +162,7 @@ func (c Config) EnsureStateDir() error {
 
 // StatePath is the wizard's state file.
 func (c Config) StatePath() string { return filepath.Join(c.StateDir, "state.json") }
+
+// LogsPath is where the wizard keeps the project's log history, which
+// the logs command reads.
+func (c Config) LogsPath() string { return filepath.Join(c.StateDir, "logs") }

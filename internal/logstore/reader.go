@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,41 @@ type Record struct {
 	Marker    string `json:"-"` // the kind of marker (logstream.MarkRecreated, ...)
 	Level     Level  `json:"-"`
 	Truncated bool   `json:"-"`
+}
+
+// TimeLayout is how a record's time is shown: UTC, to the millisecond,
+// sortable as text.
+const TimeLayout = "2006-01-02 15:04:05.000"
+
+// MarkerPrefix begins the shown text of a marker.
+const MarkerPrefix = "── "
+
+// ShownText is a record's text as shown: a marker's begins with
+// MarkerPrefix.
+func ShownText(stream, text string) string {
+	if stream == logstream.Marker.String() {
+		return MarkerPrefix + text
+	}
+	return text
+}
+
+// String is the record as the Logs page shows and downloads it and the
+// logs command prints it: time, service, " | ", text.
+func (r Record) String() string {
+	return r.Time.UTC().Format(TimeLayout) + " " + r.Service + " | " + ShownText(r.Stream, r.Text)
+}
+
+// ParseDuration reads how far back a view of the logs reaches: a Go
+// duration ("90m", "6h") or a number of days ("7d"), positive.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 36500 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("logstore: %q is not a duration such as 90m, 6h or 7d", s)
 }
 
 // Query selects records. Every condition given must hold.

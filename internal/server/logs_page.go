@@ -30,12 +30,8 @@ type ProjectLogs interface {
 const (
 	defaultLogLines = 1000
 	maxLogLines     = 20000
-	// logTimeLayout is how a line's time is shown and downloaded: UTC,
-	// to the millisecond, sortable.
-	logTimeLayout = "2006-01-02 15:04:05.000"
 	// formTimeLayout is a datetime-local input's value.
 	formTimeLayout = "2006-01-02T15:04"
-	markerPrefix   = "── "
 )
 
 // logsView is a parsed Logs request: the form as typed, the query it
@@ -109,8 +105,8 @@ func parseLogsView(q url.Values, now time.Time) (v logsView, problem string) {
 	case !from.IsZero():
 		lq.Since = from
 	case v.form.Since != "":
-		d, ok := rangeDuration(v.form.Since)
-		if !ok {
+		d, err := logstore.ParseDuration(v.form.Since)
+		if err != nil {
 			return v, "Choose a range from the list."
 		}
 		lq.Since = now.Add(-d)
@@ -138,18 +134,6 @@ func formTime(s string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// rangeDuration reads a preset range: a Go duration, or days as "7d".
-func rangeDuration(s string) (time.Duration, bool) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 3650 {
-			return time.Duration(n) * 24 * time.Hour, true
-		}
-	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return d, true
-	}
-	return 0, false
 }
 
 // values is the view's query string, without at; change edits it.
@@ -245,7 +229,7 @@ func serviceViews(infos []logstore.ServiceInfo, v logsView) []web.LogServiceView
 	for _, in := range infos {
 		sv := web.LogServiceView{Name: in.Service, Lines: in.Lines, Errors: in.Errors, Selected: slices.Contains(v.form.Services, in.Service)}
 		if !in.LastError.IsZero() {
-			sv.LastError = in.LastError.UTC().Format(logTimeLayout) + " UTC"
+			sv.LastError = in.LastError.UTC().Format(logstore.TimeLayout) + " UTC"
 		}
 		sv.URL = "/logs?" + v.values(func(q url.Values) { q["service"] = []string{in.Service} }).Encode()
 		out = append(out, sv)
@@ -255,9 +239,8 @@ func serviceViews(infos []logstore.ServiceInfo, v logsView) []web.LogServiceView
 
 // lineView is a record as the page and the download show it.
 func lineView(t time.Time, service, stream, marker string, level logstore.Level, text string) web.LogLineView {
-	l := web.LogLineView{Time: t.UTC().Format(logTimeLayout), Service: service, Text: text, Class: stream}
+	l := web.LogLineView{Time: t.UTC().Format(logstore.TimeLayout), Service: service, Text: logstore.ShownText(stream, text), Class: stream}
 	if stream == logstream.Marker.String() {
-		l.Text = markerPrefix + text
 		l.Class = "marker marker-" + marker
 	} else if level >= logstore.LevelWarn {
 		l.Class += " lvl-" + level.String()
@@ -289,8 +272,7 @@ func (d *Deps) handleLogsDownload(w http.ResponseWriter, r *http.Request) error 
 	w.Header().Set("Cache-Control", "no-store")
 	bw := bufio.NewWriter(w)
 	for _, rec := range res.Records {
-		l := lineView(rec.Time, rec.Service, rec.Stream, rec.Marker, rec.Level, rec.Text)
-		bw.WriteString(l.Time + " " + l.Service + " | " + l.Text + "\n")
+		bw.WriteString(rec.String() + "\n")
 	}
 	return bw.Flush()
 }

@@ -94,7 +94,7 @@ func TestLogsPage(t *testing.T) {
 	fillLogs(logs)
 	f.deps.Logs = logs
 	f.router = routes(f.deps)
-	ts := func(ms int) string { return lat(ms).Format(logTimeLayout) }
+	ts := func(ms int) string { return lat(ms).Format(logstore.TimeLayout) }
 
 	t.Run("every service, one timeline, markers", func(t *testing.T) {
 		res := f.getRaw(t, "/logs")
@@ -250,7 +250,7 @@ func TestLogsLive(t *testing.T) {
 		}
 		got = append(got, m.Lines...)
 	}
-	want := now.UTC().Format(logTimeLayout) + " api | INFO api Listening anew"
+	want := now.UTC().Format(logstore.TimeLayout) + " api | INFO api Listening anew"
 	if len(got) != 1 || got[0].Time+" "+got[0].Service+" | "+got[0].Text != want {
 		t.Errorf("websocket: %+v, want only %q", got, want)
 	}
