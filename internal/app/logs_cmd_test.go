@@ -133,4 +133,3 @@ func TestLogsCommand(t *testing.T) {
 		t.Errorf("no store: exit %d, %q", code, stderr.String())
 	}
 }
-
