@@ -63,12 +63,6 @@ func (d *projectDocker) set(g engine.ContainerGeneration) {
 	})
 }
 
-func (d *projectDocker) gen(id string) engine.ContainerGeneration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.conts[id].gen
-}
-
 func (d *projectDocker) remove(id string) { d.update(func() { delete(d.conts, id) }) }
 
 func (d *projectDocker) log(id string, stream byte, ts time.Time, text string) {
