@@ -310,11 +310,46 @@ func (r *Reader) Query(q Query) (Result, error) {
 		})
 		return res, err
 	}
+	if q.Limit > 0 {
+		// The newest page of a long history: look back over a widening
+		// window first, so that the common case (the last lines of
+		// services that are writing) reads the newest segments only and
+		// not the whole cap. A window that holds more matches than the
+		// page holds the page; otherwise the next one is tried, and the
+		// last is the whole range.
+		end := q.Until
+		if end.IsZero() {
+			end = time.Now()
+		}
+		for _, w := range [...]time.Duration{10 * time.Minute, 2 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
+			since := end.Add(-w)
+			if !since.After(q.Since) {
+				break
+			}
+			wq := q
+			wq.Since = since
+			res, n, whole, err := r.newest(wq)
+			if err != nil || n > q.Offset+q.Limit || whole {
+				return res, err
+			}
+		}
+	}
+	res, _, _, err := r.newest(q)
+	return res, err
+}
+
+// newest runs a Newest query over the whole of its range and returns how
+// many records matched, and whether its Since left nothing out.
+func (r *Reader) newest(q Query) (res Result, n int, whole bool, err error) {
+	res = Result{Records: []Record{}}
+	m, err := compile(q)
+	if err != nil {
+		return res, 0, false, err
+	}
 	// The last Offset+Limit matches, in a ring.
 	keep := q.Offset + q.Limit
 	var ring []Record
-	n := 0
-	err := r.Scan(q, func(rec Record) error {
+	err = r.scan(m, func(rec Record) error {
 		if q.Limit <= 0 {
 			ring = append(ring, rec)
 			return nil
@@ -328,7 +363,7 @@ func (r *Reader) Query(q Query) (Result, error) {
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return res, n, false, err
 	}
 	if q.Limit > 0 && n > keep {
 		res.More = true
@@ -336,7 +371,7 @@ func (r *Reader) Query(q Query) (Result, error) {
 		ring = append(ring[start:], ring[:start]...)
 	}
 	res.Records = append(res.Records, ring[:max(0, len(ring)-q.Offset)]...)
-	return res, nil
+	return res, n, m.older == 0, nil
 }
 
 var errStop = errors.New("stop")
@@ -351,6 +386,12 @@ func (r *Reader) Scan(q Query, fn func(Record) error) error {
 	if err != nil {
 		return err
 	}
+	return r.scan(m, fn)
+}
+
+// scan is Scan with a compiled query, which counts what its Since left out.
+func (r *Reader) scan(m *matcher, fn func(Record) error) error {
+	q := m.q
 	names, err := r.timelines()
 	if err != nil {
 		return err
@@ -413,6 +454,9 @@ type matcher struct {
 	text   *regexp.Regexp
 	levels [LevelFatal + 1]bool
 	anyLvl bool
+	// older counts the records and segments left out for being older than
+	// Since: none means the query saw the whole history.
+	older int
 }
 
 func compile(q Query) (*matcher, error) {
@@ -435,7 +479,11 @@ func compile(q Query) (*matcher, error) {
 }
 
 func (m *matcher) match(t time.Time, level Level, text []byte) bool {
-	if !m.q.Since.IsZero() && t.Before(m.q.Since) || !m.q.Until.IsZero() && !t.Before(m.q.Until) {
+	if !m.q.Since.IsZero() && t.Before(m.q.Since) {
+		m.older++
+		return false
+	}
+	if !m.q.Until.IsZero() && !t.Before(m.q.Until) {
 		return false
 	}
 	if !m.anyLvl && !m.levels[level] {
@@ -482,6 +530,7 @@ func (it *tlIter) open(dir string) error {
 		for i := len(segs) - 1; i > 0; i-- {
 			st, err := readState(segs[i].path)
 			if err == nil && !st.Before.IsZero() && st.Before.Before(since) {
+				it.m.older += i
 				segs = segs[i:]
 				break
 			}

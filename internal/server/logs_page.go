@@ -301,6 +301,7 @@ type liveLine struct {
 	Next      string    `json:"next"`
 	Time      string    `json:"time"`
 	Service   string    `json:"service"`
+	Stream    string    `json:"stream"`
 	Text      string    `json:"text"`
 	Class     string    `json:"class"`
 }
@@ -344,7 +345,7 @@ func liveBatch(b logstream.Batch, keep func(logstream.Line) bool) liveMessage {
 		}
 		v := lineView(l.TS, service, l.Stream.String(), l.Marker, level, l.Text)
 		m.Lines = append(m.Lines, liveLine{Container: l.Container, Seq: l.Seq, TS: l.TS, Next: l.TS.Add(time.Nanosecond).UTC().Format(time.RFC3339Nano),
-			Time: v.Time, Service: v.Service, Text: v.Text, Class: v.Class})
+			Time: v.Time, Service: v.Service, Stream: l.Stream.String(), Text: v.Text, Class: v.Class})
 	}
 	return m
 }
