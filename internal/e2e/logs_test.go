@@ -31,8 +31,14 @@ func TestLogsAcrossRestartAndRecreation(t *testing.T) {
 	ctx := Browser(t, true)
 	f.walkToReview(t, ctx, f.pg.Password)
 	Submit(t, ctx, `button[value="install"]`)
-	if status, _ := watchInstall(t, ctx); status != "succeeded" {
+	status, seen := watchInstall(t, ctx)
+	if status != "succeeded" {
 		t.Fatalf("install %s: %s", status, pageText(ctx))
+	}
+	// The install's page gets the containers' lines from the wizard's one
+	// follower of the project.
+	if len(seen) < 3 {
+		t.Errorf("live log lines arrived on the install's page from %d containers (%v), want at least 3", len(seen), seen)
 	}
 
 	// Restart the wizard; the containers write on meanwhile.
@@ -83,13 +89,13 @@ func TestLogsAcrossRestartAndRecreation(t *testing.T) {
 		}
 	}
 	installMarker := false
-	seen := map[string]bool{}
+	shown := map[string]bool{}
 	var before, down, after int
 	for i, l := range lines {
-		if seen[l] {
+		if shown[l] {
 			t.Errorf("line shown twice: %q", l)
 		}
-		seen[l] = true
+		shown[l] = true
 		if strings.Contains(l, "| ── install of CARTO "+f.version+" started") {
 			installMarker = true
 		}
