@@ -11,6 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/demo/release"
+	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/logstore"
 )
 
@@ -27,7 +29,17 @@ const recreatedService = "maps-api"
 // the matching lines; and the download of a view the live tail has grown
 // is exactly the lines on the screen.
 func TestLogsAcrossRestartAndRecreation(t *testing.T) {
+	// The fixture removes the stand-in's main image; its router image goes
+	// here, after the fixture's clean-up has removed the containers.
+	var version string
+	t.Cleanup(func() {
+		if eng, err := engine.New(context.Background()); err == nil && version != "" {
+			release.RemoveImages(context.Background(), eng, version)
+			eng.Close()
+		}
+	})
 	f := newInstallFixture(t)
+	version = f.version
 	ctx := Browser(t, true)
 	f.walkToReview(t, ctx, f.pg.Password)
 	Submit(t, ctx, `button[value="install"]`)
@@ -118,6 +130,7 @@ func TestLogsAcrossRestartAndRecreation(t *testing.T) {
 			t.Errorf("a line of another service in %s's timeline: %q", recreatedService, l)
 		}
 	}
+	t.Logf("%s's timeline: %d lines from before the restart, %d while it restarted, %d after the recreation marker", recreatedService, before, down, after)
 	if before == 0 || down == 0 || after == 0 || !installMarker {
 		t.Fatalf("timeline: %d lines from before the restart, %d while it restarted, %d after the recreation, install marker %v:\n%s",
 			before, down, after, installMarker, strings.Join(lines, "\n"))
