@@ -101,7 +101,15 @@ func parseLogsView(q url.Values, now time.Time) (v logsView, problem string) {
 	if !ok {
 		return v, "To is not a time such as 2026-12-07T14:30 (UTC)."
 	}
-	switch {
+	switch start := q.Get("start"); {
+	case start != "":
+		// A link that shows or downloads a view again pins its range's
+		// start, which a preset (the last hour) would move.
+		t, err := time.Parse(time.RFC3339Nano, start)
+		if err != nil {
+			return v, "The view's start is not a valid time; open the Logs page again."
+		}
+		lq.Since = t
 	case !from.IsZero():
 		lq.Since = from
 	case v.form.Since != "":
@@ -201,15 +209,21 @@ func (d *Deps) handleLogsPage(w http.ResponseWriter, r *http.Request) error {
 		page.Lines = append(page.Lines, lineView(rec.Time, rec.Service, rec.Stream, rec.Marker, rec.Level, rec.Text))
 	}
 	at := v.at.UTC().Format(time.RFC3339Nano)
+	pin := func(q url.Values) {
+		q.Set("at", at)
+		if !v.query.Since.IsZero() {
+			q.Set("start", v.query.Since.UTC().Format(time.RFC3339Nano))
+		}
+	}
 	page.More = res.More
 	if res.More && v.form.Lines < maxLogLines {
 		page.OlderURL = "/logs?" + v.values(func(q url.Values) {
+			pin(q)
 			q.Set("lines", strconv.Itoa(min(2*v.form.Lines, maxLogLines)))
-			q.Set("at", at)
 		}).Encode()
 	}
 	page.DownloadURL = "/logs/download?" + v.values(func(q url.Values) {
-		q.Set("at", at)
+		pin(q)
 		q.Set("lines", strconv.Itoa(max(1, len(res.Records))))
 	}).Encode()
 	page.Live = v.live && r.URL.Query().Get("at") == ""

@@ -176,9 +176,12 @@ func TestLogsPage(t *testing.T) {
 	})
 
 	t.Run("download is exactly what is shown", func(t *testing.T) {
-		for _, q := range []string{"", "?q=api", "?service=api&level=warn", "?lines=3"} {
+		for _, q := range []string{"", "?q=api", "?service=api&level=warn", "?lines=3", "?since=1h"} {
 			lines, doc := shownLines(t, f.getRaw(t, "/logs"+q))
 			href, _ := doc.Find("#log-download").Attr("href")
+			if strings.Contains(q, "since") && !strings.Contains(href, "start=") {
+				t.Errorf("the download of a preset range does not pin its start: %s", href)
+			}
 			// Lines written after the page was shown are not in it.
 			logs.add("a2", logstream.Line{Container: "p-api-1", Service: "api", Stream: logstream.Stdout, TS: time.Now(), Text: "INFO api later"})
 			res := f.getRaw(t, href)
