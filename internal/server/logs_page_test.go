@@ -205,6 +205,14 @@ func TestLogsPage(t *testing.T) {
 		if doc.Find("#log-view").HasClass("wrap") {
 			t.Error("wrap=0 wraps")
 		}
+		body := func(target string) string {
+			b, _ := io.ReadAll(f.getRaw(t, target).Body)
+			return string(b)
+		}
+		if refresh := `<noscript><meta http-equiv="refresh" content="5"></noscript>`; !strings.Contains(body("/logs?follow=1"), refresh) ||
+			strings.Contains(body("/logs"), refresh) || strings.Contains(body("/logs?follow=1&to=2020-01-01T00:00"), refresh) {
+			t.Error("following without JavaScript: the page reloads itself only when asked to and while the range is open")
+		}
 	})
 }
 
