@@ -53,3 +53,38 @@ func TestNewestPage(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNewestPage reads the Logs page's default view (the newest 1,000
+// lines) of a full timeline (the default 64 MiB cap, a line every 6 ms
+// over the last hour) as Query does, in widening windows, and as one read
+// of the whole timeline does, in the same run: the "whole/windowed"
+// metric is how many times faster the window makes it.
+func BenchmarkNewestPage(b *testing.B) {
+	s, err := Open(Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now().Add(-time.Hour)
+	for n := 0; n < 600_000; n++ {
+		s.Append("a1", logstream.Line{Container: "p-api-1", Service: "api", Stream: logstream.Stdout, TS: start.Add(time.Duration(n) * 6 * time.Millisecond),
+			Text: fmt.Sprintf("time=2026-12-07T22:01:02Z level=INFO msg=heartbeat service=api beat=%d uptime=%ds requests=%d", n, n/1000, n*3)}, nil)
+	}
+	s.Flush()
+	q := Query{Newest: true, Limit: 1000}
+	var windowed, whole time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		res, err := s.reader.Query(q)
+		t1 := time.Now()
+		all, _, _, err2 := s.reader.newest(q)
+		whole += time.Since(t1)
+		windowed += t1.Sub(t0)
+		if err != nil || err2 != nil || len(res.Records) != 1000 || res.Records[999] != all.Records[999] {
+			b.Fatalf("windowed and whole reads differ: %v %v", err, err2)
+		}
+	}
+	b.ReportMetric(float64(windowed.Milliseconds())/float64(b.N), "windowed-ms/op")
+	b.ReportMetric(float64(whole.Milliseconds())/float64(b.N), "whole-ms/op")
+	b.ReportMetric(float64(whole)/float64(windowed), "whole/windowed")
+}

@@ -385,12 +385,12 @@ func (d *Deps) handleLogsPoll(w http.ResponseWriter, r *http.Request) error {
 	if d.Logs == nil {
 		return &appError{Status: http.StatusNotFound, Title: "No logs", Message: "This wizard keeps no logs."}
 	}
-	_, keep, err := d.liveView(r)
+	v, keep, err := d.liveView(r)
 	if err != nil {
 		http.Error(w, "bad view", http.StatusBadRequest)
 		return nil
 	}
-	m := liveBatch(d.Logs.Hub().Poll(parseCursors(r.URL.Query()), batchLines), keep)
+	m := liveBatch(d.Logs.Hub().PollServices(parseCursors(r.URL.Query()), batchLines, v.form.Services), keep)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	return json.NewEncoder(w).Encode(m)
@@ -402,7 +402,7 @@ func (d *Deps) handleLogsLive(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	_, keep, err := d.liveView(r)
+	v, keep, err := d.liveView(r)
 	if err != nil {
 		http.Error(w, "bad view", http.StatusBadRequest)
 		return
@@ -412,7 +412,8 @@ func (d *Deps) handleLogsLive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.conn.Close()
-	sub := d.Logs.Hub().Subscribe(parseCursors(r.URL.Query()))
+	// A view of some services is woken only by their lines.
+	sub := d.Logs.Hub().SubscribeServices(parseCursors(r.URL.Query()), v.form.Services)
 	defer sub.Close()
 	s.follow(sub, func(b logstream.Batch) []any {
 		m := liveBatch(b, keep)
