@@ -89,6 +89,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cli.Smoke(ctx, env, rest)
 	case "down":
 		err = cli.Down(ctx, env, rest)
+	case "logs":
+		err = cli.Logs(env, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	case "standin":
@@ -118,7 +120,7 @@ const usage = `Usage:
         serve the setup wizard (default :8443, HTTPS)
 ` + cli.TokenUsage + cli.SessionsUsage + cli.EnvUsage + cli.CheckUsage + cli.ApplyUsage + cli.AnswersUsage + cli.ExportUsage + cli.RenewUsage + cli.ImagesUsage + cli.VersionUsage +
 	cli.UpgradeUsage + cli.HistoryUsage + cli.RestoreUsage +
-	cli.SmokeUsage + cli.DownUsage
+	cli.SmokeUsage + cli.DownUsage + cli.LogsUsage
 
 // newEnv is what every command gets: the streams, the environment, the
 // clock, the version, and the one constructor of the live checks.
@@ -172,11 +174,16 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	} else if n > 0 {
 		log.Info("removed temporary state files left by an interrupted save", "count", n)
 	}
-	if _, err := store.Load(); err != nil {
+	st0, err := store.Load()
+	if err != nil {
 		return err // a damaged or newer state file: say so before serving
 	}
 	if cfg.Demo {
 		startDemoDatabase(ctx, cfg, store, env.Stdout)
+	}
+	logs, states := withLogs(cfg, st0, store, log)
+	if logs != nil {
+		defer logs.Close()
 	}
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
@@ -193,7 +200,7 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	sumDone := make(chan struct{})
 	go func() { defer close(sumDone); sum.Run(sumCtx) }()
 	defer func() { stopSum(); <-sumDone }()
-	st := steps.New(w.Steps, store)
+	st := steps.New(w.Steps, states)
 	smoke := steps.NewSmoker(steps.SmokeConfig{Log: log, Runner: runner, Steps: st, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
 		Project: cfg.Project, ProbeBinary: w.ProbeBinary, Address: w.Address, Version: Version})
 	hist, upgrades, err := upgradeJobs(cfg, w, log, now, st, runner)
@@ -201,10 +208,10 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 		return err
 	}
 	handler := server.NewHandler(server.Deps{
-		Log: log, Auth: a, Throttle: a.NewThrottle(), Store: store, Now: now,
+		Log: log, Auth: a, Throttle: a.NewThrottle(), Store: states, Now: now, Logs: logs.forPages(),
 		HostNames: id.AllowedHosts(), SelfSigned: true, Steps: st, ACMEDirectory: cfg.ACMEDirectory,
-		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
-			Project: cfg.Project, Expect: cfg.Expect, Now: now, Images: w.Images, History: hist}),
+		Installer: steps.NewInstaller(steps.InstallConfig{Log: log, Runner: runner, Store: states, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir,
+			Project: cfg.Project, Expect: cfg.Expect, Now: now, Images: w.Images, History: hist, Logs: logs.forInstall()}),
 		Smoke: smoke, Bundle: smoke, Upgrade: upgrades, Status: statusReader, Refusals: sum,
 		Images: steps.NewBundles(steps.BundlesConfig{Log: log, Runner: runner, Store: store, ReleaseDir: cfg.Dir, StateDir: cfg.StateDir}),
 	})

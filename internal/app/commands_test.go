@@ -18,7 +18,7 @@ import (
 )
 
 // documented are the commands the README documents.
-var documented = []string{"token", "sessions", "env", "check", "apply", "answers", "export", "renew", "images", "version", "upgrade", "history", "restore", "smoke", "down"}
+var documented = []string{"token", "sessions", "env", "check", "apply", "answers", "export", "renew", "images", "version", "upgrade", "history", "restore", "smoke", "down", "logs"}
 
 // TestEveryDocumentedCommand runs each command of the README through
 // app.Run, as a user types it: with --help (exit 0, its usage printed, never
@@ -40,6 +40,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	writePackage(t, r.dir)
+	seedLogs(t, filepath.Join(state, "logs"))
 	pkgAnswers := r.answers(t, "version: 1\npackage: {customer_env: {PKG}/customer.env, key_json: {PKG}/key.json}\n")
 	notABundle := r.write(t, "not-a-bundle", "these bytes are no image bundle\n")
 	exportFile, _ := exportAnswers(t)
@@ -84,6 +85,7 @@ func TestEveryDocumentedCommand(t *testing.T) {
 		// project of its own, so no other stack on this host is touched.
 		{"down", []string{"down", "--project", "cmdtest" + strconv.Itoa(os.Getpid())}, 0, "Stopping the stack cmdtest"},
 		{"down --purge", []string{"down", "--purge"}, 2, "needs --demo"},
+		{"logs", []string{"logs", "api", "--json"}, 0, `"text":"INFO api listening on :8080"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,8 @@ type Config struct {
 	// PullStall is how long an image pull may move no byte before it is
 	// stopped and its cause named; 0 means 2 minutes.
 	PullStall time.Duration
+	// LogHistoryMiB caps the log history kept on disk per service.
+	LogHistoryMiB int
 }
 
 // LetsEncrypt is the default ACME directory.
@@ -53,6 +55,7 @@ func Defaults(getenv func(string) string) Config {
 	c := Config{
 		Dir: getenv("CARTO_SETUP_DIR"), StateDir: getenv("CARTO_SETUP_STATE_DIR"), Listen: getenv("CARTO_SETUP_LISTEN"),
 		HTTPAddr: ":80", ACMEDirectory: LetsEncrypt, Project: "carto-selfhosted", Expect: 5 * time.Minute,
+		LogHistoryMiB: 64,
 	}
 	if c.Listen == "" {
 		c.Listen = ":8443"
@@ -74,6 +77,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Expect, "expect-timeout", c.Expect, "how long the install waits for every service to reach its state")
 	fs.DurationVar(&c.PullStall, "pull-stall-timeout", c.PullStall, "how long an image pull may move no byte before it stops (default 2m)")
 	fs.StringVar(&c.Resolver, "resolver", c.Resolver, "DNS server (host:port) for the domain checks (default: the system resolver)")
+	fs.IntVar(&c.LogHistoryMiB, "log-history-mib", c.LogHistoryMiB, "MiB of log history the wizard keeps on disk per service; the oldest lines go first")
 }
 
 // Complete fills in the derived paths: Dir defaults to the working
@@ -107,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("config: --listen is empty")
+	}
+	if c.LogHistoryMiB < 1 {
+		return fmt.Errorf("config: --log-history-mib must be at least 1, not %d", c.LogHistoryMiB)
 	}
 	if c.HTTPAddr == "" {
 		return errors.New("config: --http-addr is empty")
@@ -159,3 +166,7 @@ func (c Config) EnsureStateDir() error {
 
 // StatePath is the wizard's state file.
 func (c Config) StatePath() string { return filepath.Join(c.StateDir, "state.json") }
+
+// LogsPath is where the wizard keeps the project's log history, which
+// the logs command reads.
+func (c Config) LogsPath() string { return filepath.Join(c.StateDir, "logs") }

@@ -74,6 +74,12 @@ type RunConfig struct {
 	Hub *logstream.Hub
 	// Board is updated as containers change; nil means a private board.
 	Board *Board
+	// Logs is the wizard's project follower: the board and Hub are fed
+	// from it, and MarkKind (logstream.MarkInstall when empty, or
+	// logstream.MarkUpgrade) marks where this run began. Nil means a
+	// follower of Run's own, for as long as it runs (the command line).
+	Logs     ProjectLogs
+	MarkKind string
 	// Now is the clock of the customer.env backup name; nil means
 	// time.Now.
 	Now func() time.Time
@@ -203,23 +209,34 @@ func Run(ctx context.Context, deps Deps, cfg RunConfig, out io.Writer) error {
 	// Follow before starting anything, so that no event is missed: a
 	// migration that fails at once dies before Compose even returns.
 	board := cfg.Board
-	fctx, stopFollow := context.WithCancel(ctx)
-	follower := logstream.NewFollower(logstream.FollowerConfig{
-		Project: cfg.Project, Docker: deps.Docker, Hub: cfg.Hub, Masker: masker,
-		OnState: func(s logstream.StateChange) {
-			board.Observe(s)
-			reportState(s, logf)
-		},
-	})
-	followed := make(chan struct{})
-	go func() {
-		defer close(followed)
-		follower.Run(fctx)
-	}()
-	defer func() {
-		stopFollow()
-		<-followed
-	}()
+	onState := func(s logstream.StateChange) {
+		board.Observe(s)
+		reportState(s, logf)
+	}
+	if cfg.Logs != nil {
+		cfg.Logs.SetMasker(masker)
+		defer cfg.Logs.Tee(cfg.Hub)()
+		defer cfg.Logs.Watch(onState)()
+		kind := cfg.MarkKind
+		if kind == "" {
+			kind = logstream.MarkInstall
+		}
+		cfg.Logs.Mark(kind, startText(kind, cfg.Plan.Version()))
+	} else {
+		fctx, stopFollow := context.WithCancel(ctx)
+		follower := logstream.NewFollower(logstream.FollowerConfig{
+			Project: cfg.Project, Docker: deps.Docker, Hub: cfg.Hub, Masker: masker, OnState: onState,
+		})
+		followed := make(chan struct{})
+		go func() {
+			defer close(followed)
+			follower.Run(fctx)
+		}()
+		defer func() {
+			stopFollow()
+			<-followed
+		}()
+	}
 
 	logf("Running: %s", cfg.Plan.ComposeCommand(tool, cfg.Project))
 	if err := deps.Compose.Up(ctx, tool, dir, cfg.Project, w); err != nil {

@@ -21,6 +21,22 @@ const logReadBuffer = 64 << 10
 // log streams neither share connections with the wizard's other requests
 // nor pay a system call per 4 KiB.
 func NewLogClient(ctx context.Context) (*Client, error) {
+	c, err := LogClient()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		c.api.Close()
+		return nil, fmt.Errorf("engine: ping %s: %w", c.api.DaemonHost(), err)
+	}
+	return c, nil
+}
+
+// LogClient is NewLogClient without asking the daemon anything: for a
+// follower that starts with the wizard whether Docker runs yet or not and
+// retries until it does. The API version is agreed on the first request.
+// It fails only on a malformed DOCKER_HOST or similar setting.
+func LogClient() (*Client, error) {
 	// The same transport settings as the library's default client, with
 	// a larger read buffer; pointed at the default socket, or where the
 	// environment says. An empty TLSNextProto keeps the transport from
@@ -35,10 +51,6 @@ func NewLogClient(ctx context.Context) (*Client, error) {
 	api, err := client.New(client.WithHTTPClient(hc), client.WithHost(client.DefaultDockerHost), client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("engine: log client: %w", err)
-	}
-	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		api.Close()
-		return nil, fmt.Errorf("engine: ping %s: %w", api.DaemonHost(), err)
 	}
 	return &Client{api: api}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,41 @@ type Record struct {
 	Marker    string `json:"-"` // the kind of marker (logstream.MarkRecreated, ...)
 	Level     Level  `json:"-"`
 	Truncated bool   `json:"-"`
+}
+
+// TimeLayout is how a record's time is shown: UTC, to the millisecond,
+// sortable as text.
+const TimeLayout = "2006-01-02 15:04:05.000"
+
+// MarkerPrefix begins the shown text of a marker.
+const MarkerPrefix = "── "
+
+// ShownText is a record's text as shown: a marker's begins with
+// MarkerPrefix.
+func ShownText(stream, text string) string {
+	if stream == logstream.Marker.String() {
+		return MarkerPrefix + text
+	}
+	return text
+}
+
+// String is the record as the Logs page shows and downloads it and the
+// logs command prints it: time, service, " | ", text.
+func (r Record) String() string {
+	return r.Time.UTC().Format(TimeLayout) + " " + r.Service + " | " + ShownText(r.Stream, r.Text)
+}
+
+// ParseDuration reads how far back a view of the logs reaches: a Go
+// duration ("90m", "6h") or a number of days ("7d"), positive.
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 36500 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("logstore: %q is not a duration such as 90m, 6h or 7d", s)
 }
 
 // Query selects records. Every condition given must hold.
@@ -274,11 +310,46 @@ func (r *Reader) Query(q Query) (Result, error) {
 		})
 		return res, err
 	}
+	if q.Limit > 0 {
+		// The newest page of a long history: look back over a widening
+		// window first, so that the common case (the last lines of
+		// services that are writing) reads the newest segments only and
+		// not the whole cap. A window that holds more matches than the
+		// page holds the page; otherwise the next one is tried, and the
+		// last is the whole range.
+		end := q.Until
+		if end.IsZero() {
+			end = time.Now()
+		}
+		for _, w := range [...]time.Duration{10 * time.Minute, 2 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
+			since := end.Add(-w)
+			if !since.After(q.Since) {
+				break
+			}
+			wq := q
+			wq.Since = since
+			res, n, whole, err := r.newest(wq)
+			if err != nil || n > q.Offset+q.Limit || whole {
+				return res, err
+			}
+		}
+	}
+	res, _, _, err := r.newest(q)
+	return res, err
+}
+
+// newest runs a Newest query over the whole of its range and returns how
+// many records matched, and whether its Since left nothing out.
+func (r *Reader) newest(q Query) (res Result, n int, whole bool, err error) {
+	res = Result{Records: []Record{}}
+	m, err := compile(q)
+	if err != nil {
+		return res, 0, false, err
+	}
 	// The last Offset+Limit matches, in a ring.
 	keep := q.Offset + q.Limit
 	var ring []Record
-	n := 0
-	err := r.Scan(q, func(rec Record) error {
+	err = r.scan(m, func(rec Record) error {
 		if q.Limit <= 0 {
 			ring = append(ring, rec)
 			return nil
@@ -292,7 +363,7 @@ func (r *Reader) Query(q Query) (Result, error) {
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return res, n, false, err
 	}
 	if q.Limit > 0 && n > keep {
 		res.More = true
@@ -300,7 +371,7 @@ func (r *Reader) Query(q Query) (Result, error) {
 		ring = append(ring[start:], ring[:start]...)
 	}
 	res.Records = append(res.Records, ring[:max(0, len(ring)-q.Offset)]...)
-	return res, nil
+	return res, n, m.older == 0, nil
 }
 
 var errStop = errors.New("stop")
@@ -315,6 +386,12 @@ func (r *Reader) Scan(q Query, fn func(Record) error) error {
 	if err != nil {
 		return err
 	}
+	return r.scan(m, fn)
+}
+
+// scan is Scan with a compiled query, which counts what its Since left out.
+func (r *Reader) scan(m *matcher, fn func(Record) error) error {
+	q := m.q
 	names, err := r.timelines()
 	if err != nil {
 		return err
@@ -377,6 +454,9 @@ type matcher struct {
 	text   *regexp.Regexp
 	levels [LevelFatal + 1]bool
 	anyLvl bool
+	// older counts the records and segments left out for being older than
+	// Since: none means the query saw the whole history.
+	older int
 }
 
 func compile(q Query) (*matcher, error) {
@@ -399,7 +479,11 @@ func compile(q Query) (*matcher, error) {
 }
 
 func (m *matcher) match(t time.Time, level Level, text []byte) bool {
-	if !m.q.Since.IsZero() && t.Before(m.q.Since) || !m.q.Until.IsZero() && !t.Before(m.q.Until) {
+	if !m.q.Since.IsZero() && t.Before(m.q.Since) {
+		m.older++
+		return false
+	}
+	if !m.q.Until.IsZero() && !t.Before(m.q.Until) {
 		return false
 	}
 	if !m.anyLvl && !m.levels[level] {
@@ -446,6 +530,7 @@ func (it *tlIter) open(dir string) error {
 		for i := len(segs) - 1; i > 0; i-- {
 			st, err := readState(segs[i].path)
 			if err == nil && !st.Before.IsZero() && st.Before.Before(since) {
+				it.m.older += i
 				segs = segs[i:]
 				break
 			}

@@ -19,7 +19,8 @@ type Config struct {
 	Dir string // created owner-only (0700) if missing
 	// MaxBytes caps each service's timeline on disk; 0 means
 	// DefaultMaxBytes. SegmentBytes is the size of the segments it is cut
-	// into; 0 means MaxBytes/8. When a new segment would pass the cap, the
+	// into; 0 means MaxBytes/16, so that a look at the newest lines reads
+	// little. When a new segment would pass the cap, the
 	// oldest is deleted, so a timeline never holds more than MaxBytes.
 	MaxBytes     int64
 	SegmentBytes int64
@@ -83,7 +84,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.SegmentBytes <= 0 {
-		cfg.SegmentBytes = cfg.MaxBytes / 8
+		cfg.SegmentBytes = cfg.MaxBytes / 16
 	}
 	cfg.SegmentBytes = max(cfg.SegmentBytes, MinSegmentBytes)
 	if cfg.MaxBytes < 2*cfg.SegmentBytes {

@@ -132,6 +132,7 @@ func (f *Follower) Run(ctx context.Context) error {
 
 	var since time.Time
 	bo := f.newBackoff()
+	failing := false
 	for {
 		subctx, cancel := context.WithCancel(ctx)
 		began := time.Now()
@@ -140,10 +141,18 @@ func (f *Follower) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		f.cfg.Log.Warn("logstream: events stream ended; reconnecting", "project", f.cfg.Project, "err", err)
+		// One warning per outage: a daemon that stays away (Docker not
+		// installed yet) would otherwise fill the console.
 		if time.Since(began) > f.cfg.MaxBackoff {
 			bo.reset()
+			failing = false
 		}
+		if !failing {
+			f.cfg.Log.Warn("logstream: events stream ended; reconnecting", "project", f.cfg.Project, "err", err)
+		} else {
+			f.cfg.Log.Debug("logstream: still reconnecting", "project", f.cfg.Project, "err", err)
+		}
+		failing = true
 		if !bo.sleep(ctx) {
 			return nil
 		}

@@ -121,6 +121,10 @@ func (h *Hub) Store(l Line) uint64 {
 		h.mu.Lock()
 		if r = h.rings[l.Container]; r == nil {
 			r = newRing(h.cfg.MaxLines, h.cfg.MaxBytes)
+			r.service = l.Service
+			if r.service == "" {
+				r.service = l.Container
+			}
 			h.rings[l.Container] = r
 		}
 		h.mu.Unlock()
@@ -171,7 +175,9 @@ func (h *Hub) lingerDone() {
 func (h *Hub) wakeAll() {
 	h.mu.RLock()
 	for s := range h.subs {
-		s.wake()
+		if s.only == nil || s.changed(h) {
+			s.wake()
+		}
 	}
 	h.mu.RUnlock()
 }
@@ -198,16 +204,41 @@ func (h *Hub) Last() Cursors {
 // Poll returns up to limit lines after cursors, for readers that poll (the
 // HTTP fallback); cursors is not modified. Lines of different containers are
 // merged by daemon timestamp; each container's lines stay in seq order.
-func (h *Hub) Poll(cursors Cursors, limit int) Batch { return h.poll(cursors, limit, -1) }
+func (h *Hub) Poll(cursors Cursors, limit int) Batch { return h.poll(cursors, limit, -1, nil) }
+
+// PollServices is Poll of the containers of the given Compose services
+// only (and of the project's own markers, ProjectService). The cursors of
+// other containers are passed through as they are.
+func (h *Hub) PollServices(cursors Cursors, limit int, services []string) Batch {
+	return h.poll(cursors, limit, -1, serviceSet(services))
+}
+
+// serviceSet is the set a service filter reads: nil for all.
+func serviceSet(services []string) map[string]bool {
+	if len(services) == 0 {
+		return nil
+	}
+	set := map[string]bool{ProjectService: true}
+	for _, s := range services {
+		set[s] = true
+	}
+	return set
+}
 
 // poll is Poll with a bound on the batch's approximate JSON size
-// (negative: none).
-func (h *Hub) poll(cursors Cursors, limit, maxSize int) Batch {
+// (negative: none), of the rings of the services in only (nil: all).
+func (h *Hub) poll(cursors Cursors, limit, maxSize int, only map[string]bool) Batch {
 	if limit <= 0 {
 		limit = 1000
 	}
 	h.mu.RLock()
-	names := slices.Sorted(maps.Keys(h.rings))
+	names := make([]string, 0, len(h.rings))
+	for n, r := range h.rings {
+		if only == nil || only[r.service] {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
 	rings := make([]*ring, len(names))
 	for i, n := range names {
 		rings[i] = h.rings[n]
@@ -279,13 +310,24 @@ type Subscription struct {
 	h       *Hub
 	notify  chan struct{}
 	cursors Cursors
+	// only, if set, is the services whose containers it reads; it is
+	// woken only when one of them has new lines: a view of one quiet
+	// service costs nothing while others write. seen is how many lines
+	// those had when it was last woken.
+	only map[string]bool
+	seen atomic.Uint64
 }
 
 // Subscribe registers a reader starting after cursors (nil: from the start
 // of every ring; use Last for only new lines). It starts no goroutine; the
 // caller must Close it.
-func (h *Hub) Subscribe(cursors Cursors) *Subscription {
-	s := &Subscription{h: h, notify: make(chan struct{}, 1), cursors: maps.Clone(cursors)}
+func (h *Hub) Subscribe(cursors Cursors) *Subscription { return h.SubscribeServices(cursors, nil) }
+
+// SubscribeServices is Subscribe to the containers of the given Compose
+// services only (and to the project's own markers, ProjectService); none
+// means all.
+func (h *Hub) SubscribeServices(cursors Cursors, services []string) *Subscription {
+	s := &Subscription{h: h, notify: make(chan struct{}, 1), cursors: maps.Clone(cursors), only: serviceSet(services)}
 	if s.cursors == nil {
 		s.cursors = make(Cursors)
 	}
@@ -294,6 +336,18 @@ func (h *Hub) Subscribe(cursors Cursors) *Subscription {
 	h.mu.Unlock()
 	s.wake() // whatever is already stored is news to this reader
 	return s
+}
+
+// changed reports whether the rings of a filtered subscription have lines
+// it was not woken for; the caller holds h.mu.
+func (s *Subscription) changed(h *Hub) bool {
+	var n uint64
+	for _, r := range h.rings {
+		if s.only[r.service] {
+			n += r.pushed.Load()
+		}
+	}
+	return s.seen.Swap(n) != n
 }
 
 func (s *Subscription) wake() {
@@ -310,7 +364,7 @@ func (s *Subscription) Notify() <-chan struct{} { return s.notify }
 // Next returns up to limit lines after the subscription's cursors, and
 // up to about MaxBatchBytes of JSON, and advances the cursors.
 func (s *Subscription) Next(limit int) Batch {
-	b := s.h.poll(s.cursors, limit, s.h.cfg.MaxBatchBytes)
+	b := s.h.poll(s.cursors, limit, s.h.cfg.MaxBatchBytes, s.only)
 	s.cursors = b.Cursors
 	return b
 }

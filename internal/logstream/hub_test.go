@@ -417,3 +417,44 @@ func TestPositionReplay(t *testing.T) {
 		t.Errorf("kept (-want +got):\n%s", diff)
 	}
 }
+
+// TestSubscribeServices reads the containers of some services only, and
+// the project's markers, and is woken only when those have new lines.
+func TestSubscribeServices(t *testing.T) {
+	t.Parallel()
+	h := NewHub(HubConfig{Linger: -1})
+	ts := time.Unix(1700000000, 0)
+	h.Append(Line{Container: "p-api-1", Service: "api", Stream: Stdout, TS: ts, Text: "api 1"})
+	sub := h.SubscribeServices(nil, []string{"db"})
+	defer sub.Close()
+	<-sub.Notify() // whatever is stored is news to a new reader
+	if b := sub.Next(100); len(b.Lines) != 0 {
+		t.Fatalf("a db reader got %+v", b.Lines)
+	}
+	for i := range 50 {
+		h.Append(Line{Container: "p-api-1", Service: "api", Stream: Stdout, TS: ts.Add(time.Duration(i)), Text: "api"})
+	}
+	select {
+	case <-sub.Notify():
+		t.Fatal("a db reader was woken by api's lines")
+	default:
+	}
+	h.Append(Line{Container: "p-db-1", Service: "db", Stream: Stderr, TS: ts.Add(time.Second), Text: "db 1"})
+	h.Append(Line{Container: ProjectService, Service: ProjectService, Stream: Marker, Marker: MarkInstall, TS: ts.Add(2 * time.Second), Text: "install"})
+	select {
+	case <-sub.Notify():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a db reader was not woken by db's line")
+	}
+	b := sub.Next(100)
+	var got []string
+	for _, l := range b.Lines {
+		got = append(got, l.Text)
+	}
+	if strings.Join(got, ",") != "db 1,install" || b.Cursors["p-api-1"] != 0 {
+		t.Errorf("lines %q, cursors %v", got, b.Cursors)
+	}
+	if p := h.PollServices(nil, 100, []string{"api"}); len(p.Lines) != 52 {
+		t.Errorf("PollServices(api): %d lines, want api's 51 and the marker", len(p.Lines))
+	}
+}

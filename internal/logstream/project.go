@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,10 @@ type ProjectFollower struct {
 	history History
 	masker  atomic.Pointer[Masker]
 	ctx     atomic.Pointer[context.Context]
+	// tees are the hubs that get a copy of every line and marker (Tee);
+	// read on every line, so swapped whole rather than locked.
+	tees   atomic.Pointer[[]*Hub]
+	teesMu sync.Mutex
 
 	mu       sync.Mutex
 	watchers map[int]func(StateChange)
@@ -128,7 +133,7 @@ func NewProjectFollower(cfg ProjectConfig) *ProjectFollower {
 	p.masker.Store(cfg.Masker)
 	p.f = NewFollower(FollowerConfig{
 		Project: cfg.Project, Docker: cfg.Docker, Hub: cfg.Hub, Masker: cfg.Masker,
-		OnState: p.onState, Sink: p.history.Append, Resume: p.resume, Log: cfg.Log,
+		OnState: p.onState, Sink: p.sink, Resume: p.resume, Log: cfg.Log,
 		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 	})
 	return p
@@ -164,6 +169,53 @@ func (p *ProjectFollower) Run(ctx context.Context) error {
 // 2025.10.2 started". The text is masked like every line.
 func (p *ProjectFollower) Mark(kind, text string) {
 	p.mark("", Line{Container: ProjectService, Service: ProjectService, TS: p.cfg.Now(), Marker: kind, Text: text})
+}
+
+// Tee copies every line and marker stored from now on into h as well,
+// until the returned function is called: an install's own log view gets
+// the containers' lines without a daemon stream of its own. The copy
+// shares the lines' text; h numbers them in its own sequence.
+func (p *ProjectFollower) Tee(h *Hub) (stop func()) {
+	p.setTees(func(hs []*Hub) []*Hub { return append(hs, h) })
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.setTees(func(hs []*Hub) []*Hub {
+				i := slices.Index(hs, h)
+				if i < 0 {
+					return hs
+				}
+				return slices.Delete(hs, i, i+1)
+			})
+		})
+	}
+}
+
+// setTees replaces the tee list by a changed copy of it.
+func (p *ProjectFollower) setTees(change func([]*Hub) []*Hub) {
+	p.teesMu.Lock()
+	defer p.teesMu.Unlock()
+	var cur []*Hub
+	if t := p.tees.Load(); t != nil {
+		cur = slices.Clone(*t)
+	}
+	next := change(cur)
+	p.tees.Store(&next)
+}
+
+// sink receives every container line after the hub has it: the history
+// keeps it and the tees get a copy.
+func (p *ProjectFollower) sink(id string, l Line, masked *Masker) {
+	p.history.Append(id, l, masked)
+	p.tee(l)
+}
+
+func (p *ProjectFollower) tee(l Line) {
+	if t := p.tees.Load(); t != nil {
+		for _, h := range *t {
+			h.Append(l)
+		}
+	}
 }
 
 // Watch calls fn with every container event and listing from now on, so
@@ -209,6 +261,7 @@ func (p *ProjectFollower) mark(id string, l Line) {
 	l.Text = m.MaskString(l.Text)
 	p.hub.Append(l)
 	p.history.Append(id, l, m)
+	p.tee(l)
 }
 
 // onState runs on the follower's worker goroutine, before the follower

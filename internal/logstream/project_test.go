@@ -330,3 +330,49 @@ func TestProjectFollowerAcrossGenerationsAndRestarts(t *testing.T) {
 		t.Error("a secret reached the store")
 	}
 }
+
+// TestProjectFollowerTee gives an install's hub a copy of the lines and
+// markers that arrive while it is teed, and nothing before or after, with
+// one daemon stream for both hubs.
+func TestProjectFollowerTee(t *testing.T) {
+	t.Parallel()
+	d := newProjectDocker()
+	d.set(engine.ContainerGeneration{ID: "w1", Name: "p-web-1", Service: "web", Number: 1, Image: "web:1", ImageID: "sha256:dddd",
+		Running: true, Created: pat(0), StartedAt: pat(1)})
+	d.log("w1", 1, pat(1), "before")
+	pf := logstream.NewProjectFollower(logstream.ProjectConfig{Project: "p", Docker: d, Masker: logstream.NewMasker([]string{"s3cret-value"}),
+		Now: func() time.Time { return pat(5) }, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- pf.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	texts := func(h *logstream.Hub) []string {
+		var out []string
+		for _, l := range h.Poll(nil, 100).Lines {
+			out = append(out, l.Service+" "+l.Stream.String()+" "+l.Text)
+		}
+		return out
+	}
+	testenv.WaitFor(t, "the first line", 5*time.Second, func() bool { return len(texts(pf.Hub())) == 1 })
+
+	job := logstream.NewHub(logstream.HubConfig{})
+	stop := pf.Tee(job)
+	pf.Mark(logstream.MarkInstall, "install started")
+	d.log("w1", 2, pat(6), "during s3cret-value")
+	testenv.WaitFor(t, "the teed line", 5*time.Second, func() bool { return len(texts(job)) == 2 })
+	stop()
+	stop() // twice is harmless
+	d.log("w1", 1, pat(7), "after")
+	testenv.WaitFor(t, "the line after the tee", 5*time.Second, func() bool { return len(texts(pf.Hub())) == 4 })
+
+	want := []string{"carto-setup marker install started", "web stderr during ****"}
+	if diff := cmp.Diff(want, texts(job)); diff != "" {
+		t.Errorf("the teed hub (-want +got):\n%s", diff)
+	}
+	if pf.Opened() != 1 {
+		t.Errorf("%d daemon streams opened, want 1", pf.Opened())
+	}
+}

@@ -3,6 +3,7 @@ package logstream
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,8 @@ const lineOverhead = 96
 // reader's cursor tells how many it missed.
 type ring struct {
 	maxLines, maxBytes int
+	service            string        // the Compose service of its container
+	pushed             atomic.Uint64 // lines pushed, read without the lock
 
 	mu    sync.Mutex
 	buf   []Line // circular; grows by doubling up to maxLines
@@ -78,6 +81,7 @@ func (r *ring) push(l Line) uint64 {
 	for r.bytes > r.maxBytes && r.n > 1 {
 		r.drop()
 	}
+	r.pushed.Add(1)
 	return l.Seq
 }
 

@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/web"
@@ -27,6 +29,15 @@ const (
 	// into gap markers instead of being cut off by one huge message.
 	maxMessageBytes = 64 << 10
 	maxClientMsg    = 512
+	// sendLowat bounds the bytes the kernel keeps unsent for one
+	// websocket (TCP_NOTSENT_LOWAT). Without it a connection's send
+	// buffer grows to megabytes, and once it is full a write to a slow
+	// client waits until a third of it has drained, which takes minutes
+	// at 16 KiB/s: far past writeWait, so the client was cut off instead
+	// of falling behind the hub into gap markers. Bytes in flight (the
+	// TCP window) are not bounded by it: a fast client on a long link
+	// keeps its throughput.
+	sendLowat = 32 << 10
 )
 
 // logMessage is one websocket or polling message.
@@ -85,11 +96,9 @@ func (d *Deps) handleJobPoll(w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(msg)
 }
 
-// handleJobLogs streams a job's log lines and board over a websocket. One
-// writer goroutine (this one) owns the connection's writes, with a deadline
-// before each; a reader goroutine discards client messages, enforces the
-// pong deadline and cancels the connection when the client goes away. The
-// hub never waits for this client: a slow one gets gap markers.
+// handleJobLogs streams a job's log lines and board over a websocket (see
+// logSocket). The hub never waits for this client: a slow one gets gap
+// markers.
 func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	hub, ok := d.Installer.Logs(id)
@@ -97,6 +106,55 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	s, ok := d.openLogSocket(w, r)
+	if !ok {
+		return
+	}
+	defer s.conn.Close()
+	sub := hub.Subscribe(parseCursors(r.URL.Query()))
+	defer sub.Close()
+
+	var lastBoard []byte
+	sendBoard := func() (finished, ok bool) {
+		st, found := d.Installer.Status(id)
+		job := installData(st, d.Now())
+		if !found {
+			return true, true
+		}
+		m := boardMessage(job)
+		b, _ := json.Marshal(m)
+		if string(b) != string(lastBoard) {
+			lastBoard = b
+			if !s.write(m) {
+				return false, false
+			}
+		}
+		return !job.Running(), true
+	}
+	messages := func(b logstream.Batch) []any {
+		var out []any
+		for _, m := range splitBatch(b) {
+			out = append(out, m)
+		}
+		return out
+	}
+	s.follow(sub, messages, sendBoard, logMessage{Type: "done"}, "install finished")
+}
+
+// logSocket is the websocket of a live log view. One writer goroutine (the
+// handler's, in follow) owns the connection's writes, with a deadline
+// before each; a reader goroutine discards client messages, enforces the
+// pong deadline and says when the client went away.
+type logSocket struct {
+	d      *Deps
+	conn   *websocket.Conn
+	remote string
+	wait   time.Duration
+	gone   chan struct{} // closed when the client went away
+}
+
+// openLogSocket upgrades a same-origin request to a log websocket.
+func (d *Deps) openLogSocket(w http.ResponseWriter, r *http.Request) (*logSocket, bool) {
 	up := websocket.Upgrader{
 		ReadBufferSize: 1024, WriteBufferSize: 16 << 10,
 		// Same origin only; the Host header itself was checked against
@@ -109,66 +167,57 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		d.refuse(r, refusedWebsocket, err.Error())
-		return
+		return nil, false
 	}
-	defer conn.Close()
+	limitUnsent(conn, sendLowat)
 	conn.SetReadLimit(maxClientMsg)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		conn.SetReadDeadline(time.Now().Add(pongWait))
-		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
+	s := &logSocket{d: d, conn: conn, remote: r.RemoteAddr, wait: d.WriteWait, gone: make(chan struct{})}
+	if s.wait <= 0 {
+		s.wait = writeWait
+	}
+	go s.readLoop()
+	return s, true
+}
 
-	sub := hub.Subscribe(parseCursors(r.URL.Query()))
-	defer sub.Close()
-	wait := d.WriteWait
-	if wait <= 0 {
-		wait = writeWait
-	}
-	write := func(m logMessage) bool {
-		conn.SetWriteDeadline(time.Now().Add(wait))
-		err := conn.WriteJSON(m)
-		if err != nil {
-			d.Log.Info("websocket client cut off", "remote", r.RemoteAddr, "err", err)
-			abort(conn)
+func (s *logSocket) readLoop() {
+	defer close(s.gone)
+	s.conn.SetReadDeadline(time.Now().Add(pongWait))
+	s.conn.SetPongHandler(func(string) error { return s.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		if _, _, err := s.conn.ReadMessage(); err != nil {
+			return
 		}
-		return err == nil
 	}
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	board := time.NewTicker(boardPeriod)
-	defer board.Stop()
-	var lastBoard []byte
-	sendBoard := func() (finished, ok bool) {
-		st, found := d.Installer.Status(id)
-		job := installData(st, d.Now())
-		if !found {
-			return true, true
-		}
-		m := boardMessage(job)
-		b, _ := json.Marshal(m)
-		if string(b) != string(lastBoard) {
-			lastBoard = b
-			if !write(m) {
-				return false, false
-			}
-		}
-		return !job.Running(), true
+}
+
+// write sends one JSON message within the write deadline; a client that
+// does not take it in time is cut off.
+func (s *logSocket) write(m any) bool {
+	s.conn.SetWriteDeadline(time.Now().Add(s.wait))
+	err := s.conn.WriteJSON(m)
+	if err != nil {
+		s.d.Log.Info("websocket client cut off", "remote", s.remote, "err", err)
+		abort(s.conn)
 	}
+	return err == nil
+}
+
+// follow sends the subscription's batches, each as the messages of
+// messages (none: nothing is sent for it), until the client goes or a
+// write fails. tick, if set, runs every boardPeriod (after the first
+// batches, and then) and may send messages of its own; once it says the
+// view is finished, the last lines and done are sent and the socket is
+// closed normally with reason.
+func (s *logSocket) follow(sub *logstream.Subscription, messages func(logstream.Batch) []any,
+	tick func() (finished, ok bool), done any, reason string) {
 	drain := func() bool {
 		for {
 			b := sub.Next(batchLines)
 			if len(b.Lines) == 0 && len(b.Gaps) == 0 {
 				return true
 			}
-			for _, m := range splitBatch(b) {
-				if !write(m) {
+			for _, m := range messages(b) {
+				if !s.write(m) {
 					return false
 				}
 			}
@@ -180,37 +229,62 @@ func (d *Deps) handleJobLogs(w http.ResponseWriter, r *http.Request) {
 	if !drain() {
 		return
 	}
-	if _, ok := sendBoard(); !ok {
-		return
+	var ticks <-chan time.Time
+	if tick != nil {
+		if _, ok := tick(); !ok {
+			return
+		}
+		t := time.NewTicker(boardPeriod)
+		defer t.Stop()
+		ticks = t.C
 	}
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
 	for {
 		select {
-		case <-done:
+		case <-s.gone:
 			return
 		case <-sub.Notify():
 			if !drain() {
 				return
 			}
-		case <-board.C:
-			finished, ok := sendBoard()
+		case <-ticks:
+			finished, ok := tick()
 			if !ok {
 				return
 			}
 			if finished {
 				if drain() {
-					write(logMessage{Type: "done"})
+					s.write(done)
 				}
-				conn.SetWriteDeadline(time.Now().Add(writeWait))
-				conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "install finished"))
+				s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+				s.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason))
 				return
 			}
 		case <-ping.C:
-			conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if conn.WriteMessage(websocket.PingMessage, nil) != nil {
+			s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if s.conn.WriteMessage(websocket.PingMessage, nil) != nil {
 				return
 			}
 		}
 	}
+}
+
+// limitUnsent sets TCP_NOTSENT_LOWAT on a websocket's TCP connection.
+func limitUnsent(conn *websocket.Conn, n int) {
+	c := conn.UnderlyingConn()
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n) })
 }
 
 // abort makes the coming Close reset the TCP connection instead of

@@ -77,6 +77,10 @@ func routes(d *Deps) *chi.Mux {
 		r.Method(http.MethodPost, "/images/upload/complete", d.handle(d.handleImagesUploadComplete))
 		r.Method(http.MethodGet, "/finish/export/helm.zip", d.handle(d.handleExportHelm))
 		r.Method(http.MethodGet, "/finish/export/kots.yaml", d.handle(d.handleExportKOTS))
+		r.Method(http.MethodGet, "/logs", d.handle(d.handleLogsPage))
+		r.Method(http.MethodGet, "/logs/download", d.handle(d.handleLogsDownload))
+		r.Method(http.MethodGet, "/logs/poll", d.handle(d.handleLogsPoll))
+		r.Get("/logs/live", d.handleLogsLive)
 
 		// Any other step name.
 		r.Method(http.MethodGet, "/steps/{step}", d.handle(d.handleUnknownStep))

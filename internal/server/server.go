@@ -47,6 +47,9 @@ type Deps struct {
 	// SelfSigned is true while the wizard serves its self-signed
 	// certificate; no HSTS is sent then.
 	SelfSigned bool
+	// Logs is the project's live and kept logs for the Logs page; nil
+	// means the wizard keeps none (the page says so).
+	Logs ProjectLogs
 	// Refusals counts refused requests for a summary line; nil logs one
 	// warning per refusal.
 	Refusals Refusals

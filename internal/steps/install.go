@@ -53,6 +53,10 @@ type InstallConfig struct {
 	// another wizard) on the same state; empty plans without a record
 	// and takes no lock.
 	StateDir string
+	// Logs is the wizard's project follower, which the install's board
+	// and log view read instead of following the containers themselves;
+	// nil (the command line) follows them for the time of the install.
+	Logs deploy.ProjectLogs
 }
 
 // Installer plans and runs the install: from the wizard state to
@@ -301,7 +305,7 @@ func (in *Installer) run(ctx context.Context, run *installRun, out io.Writer) er
 	}
 	return deploy.Run(ctx, deploy.Deps{Compose: deploy.SystemCompose{}, Docker: eng}, deploy.RunConfig{
 		Plan: run.plan, Project: in.c.Project, Expect: in.c.Expect, EnsureImages: ensure,
-		Hub: run.hub, Board: run.board, Now: in.c.Now,
+		Hub: run.hub, Board: run.board, Now: in.c.Now, Logs: in.c.Logs,
 	}, out)
 }
 

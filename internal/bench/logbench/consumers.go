@@ -217,7 +217,7 @@ func dialWS(ctx context.Context, info serverInfo, job, name string, mode wsMode,
 	h := http.Header{}
 	h.Set("Origin", info.URL)
 	h.Set("Cookie", server.SessionCookie+"="+info.Cookie)
-	conn, res, err := d.DialContext(ctx, "wss://"+u.Host+"/jobs/"+job+"/logs", h)
+	conn, res, err := d.DialContext(ctx, "wss://"+u.Host+streamPath(info.View, job), h)
 	if err != nil {
 		if res != nil {
 			err = fmt.Errorf("%w (HTTP %d)", err, res.StatusCode)
@@ -231,6 +231,20 @@ func dialWS(ctx context.Context, info serverInfo, job, name string, mode wsMode,
 	}
 	go c.read()
 	return c, nil
+}
+
+// streamPath is the websocket a client of job reads: the job's log, or
+// the Logs page's live tail of every service (the bench job) or of a
+// service that writes nothing (the quiet job), from the start.
+func streamPath(view, job string) string {
+	if view != "page" {
+		return "/jobs/" + job + "/logs"
+	}
+	q := "at=1970-01-01T00%3A00%3A00Z"
+	if job == quietJob {
+		q += "&service=quiet"
+	}
+	return "/logs/live?" + q
 }
 
 // wsMessage is the part of the handler's messages the client reads.

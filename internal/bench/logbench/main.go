@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slow := fs.Duration("slow", 25*time.Second, "length of each slow-client phase")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	profiles := fs.String("cpuprofile", "", "write each phase's server CPU profile to DIR/<phase>.pprof")
+	view := fs.String("view", "job", `the live view the clients read: "job" (an install's log) or "page" (the Logs page's live tail)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,7 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cli.Close()
 
-	b := &bench{cli: cli, self: self, log: stderr, dockerd: measureDockerd(), profiles: *profiles}
+	if *view != "job" && *view != "page" {
+		return fmt.Errorf("-view %q: want job or page", *view)
+	}
+	b := &bench{cli: cli, self: self, log: stderr, dockerd: measureDockerd(), profiles: *profiles, view: *view}
 	if *profiles != "" {
 		if err := os.MkdirAll(*profiles, 0o755); err != nil {
 			return err

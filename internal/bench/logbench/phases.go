@@ -90,6 +90,7 @@ type bench struct {
 	// profiles, if set, is a directory where each phase's server writes
 	// its CPU profile (pprof).
 	profiles string
+	view     string // serverInfo.View
 }
 
 func measureDockerd() int { return measure.FindProcess("dockerd") }
@@ -496,7 +497,7 @@ func (b *bench) startServer(ctx context.Context, project, phase string, probe bo
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid}
+	c := &child{cmd: cmd, pid: cmd.Process.Pid, info: serverInfo{View: b.view}}
 	first := make(chan error, 1)
 	go func() {
 		br := bufio.NewReader(out)

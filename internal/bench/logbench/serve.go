@@ -44,6 +44,10 @@ type serverInfo struct {
 	URL    string `json:"url"`    // https://127.0.0.1:port of the wizard handler
 	Cookie string `json:"cookie"` // a valid session cookie value
 	Debug  string `json:"debug"`  // http://127.0.0.1:port of the stats endpoint
+	// View is which live view the clients read (-view): "job", an
+	// install's log, or "page", the Logs page's live tail. The parent sets
+	// it.
+	View string `json:"-"`
 }
 
 // serverStats is what the child's stats endpoint answers.
@@ -145,6 +149,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Log: log, Auth: a, Throttle: auth.NewThrottle(time.Now),
 		Store: wizard.NewFileStore(filepath.Join(dir, "state.json"), time.Now), Now: time.Now,
 		HostNames: []string{"127.0.0.1", "localhost"}, SelfSigned: true, Installer: inst,
+		Logs: benchLogs{Store: store, hub: hub},
 	})
 	certPEM, keyPEM, err := selfsigned.Generate(selfsigned.Request{
 		CommonName: "logbench", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now(), Validity: 24 * time.Hour,
@@ -173,7 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dsrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := serverStats{Goroutines: runtime.NumGoroutine(), WSGoroutines: countGoroutines("server.(*Deps).handleJobLogs"),
+		st := serverStats{Goroutines: runtime.NumGoroutine(), WSGoroutines: countGoroutines("server.(*logSocket)"),
 			Streams: f.Streams(), Opened: f.Opened(), Closed: tl.closed()}
 		if r.URL.Query().Get("gc") == "1" {
 			runtime.GC() // so that heap in use is live memory, not garbage
@@ -210,6 +215,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// benchLogs is the Logs page's view of the follower and the store, as
+// the app wires it.
+type benchLogs struct {
+	*logstore.Store
+	hub *logstream.Hub
+}
+
+func (b benchLogs) Hub() *logstream.Hub { return b.hub }
 
 // benchInstaller is the one stand-in: it serves fixed hubs as running jobs.
 type benchInstaller struct {
