@@ -172,7 +172,19 @@ func TestApplyExportedAnswers(t *testing.T) {
 	if !got.Done[wizard.Install] || !got.Done[wizard.Smoke] || len(got.Checks[wizard.Smoke].Results) == 0 {
 		t.Errorf("the state does not record the install and the smoke test: done %v", got.Done)
 	}
+	// An override whose check passes on this run (the registry checks,
+	// once the stand-in's images are built here) is stale and dropped, as
+	// the wizard drops it; every other one is recorded with its reason.
+	status := map[string]string{}
+	for _, run := range got.Checks {
+		for _, r := range run.Results {
+			status[r.ID] = string(r.Status)
+		}
+	}
 	for _, o := range st.Overrides {
+		if s, ran := status[o.Check]; !ran || s == "pass" {
+			continue
+		}
 		if r, ok := got.Overridden(o.Check); !ok || r.Reason != o.Reason {
 			t.Errorf("override %s not recorded: %+v", o.Check, r)
 		}

@@ -35,7 +35,10 @@ func answersSecrets(res answers.Resolved) []redact.Secret {
 func maskedConsole(env Env, res answers.Resolved, statePath string) (Env, *steps.StateSecrets) {
 	secrets := steps.NewStateSecrets(answersSecrets(res)...)
 	secrets.Watch(statePath)
-	env.Stdout = redact.NewMaskingWriter(env.Stdout, secrets.Current)
+	// stdout carries the report (a table or JSON) built from values
+	// masked at their source: registered values only, so that a JSON field
+	// named like a secret ("secret": true) stays JSON.
+	env.Stdout = redact.NewValuesWriter(env.Stdout, secrets.Current)
 	env.Stderr = redact.NewMaskingWriter(env.Stderr, secrets.Current)
 	return env, secrets
 }

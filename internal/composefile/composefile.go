@@ -21,6 +21,10 @@ type Service struct {
 	// long-syntax bind mounts written as source:target; long-syntax named
 	// volumes are left out.
 	Volumes []string
+	// Ports are the short-syntax published ports as written
+	// ([ip:]host:container[/proto], or a container port alone, which
+	// publishes none on a fixed host port).
+	Ports []string
 }
 
 // Parse reads the services of a docker-compose.yml in file order. A
@@ -43,6 +47,7 @@ func Parse(data []byte) ([]Service, error) {
 			Image   string      `yaml:"image"`
 			Scale   yaml.Node   `yaml:"scale"`
 			Volumes []yaml.Node `yaml:"volumes"`
+			Ports   []yaml.Node `yaml:"ports"`
 		}
 		_ = doc.Services.Content[i+1].Decode(&svc)
 		s := Service{Name: doc.Services.Content[i].Value, Image: svc.Image}
@@ -59,6 +64,11 @@ func Parse(data []byte) ([]Service, error) {
 				if v.Decode(&long) == nil && long.Type == "bind" {
 					s.Volumes = append(s.Volumes, long.Source+":"+long.Target)
 				}
+			}
+		}
+		for _, p := range svc.Ports {
+			if p.Kind == yaml.ScalarNode {
+				s.Ports = append(s.Ports, p.Value)
 			}
 		}
 		out = append(out, s)
@@ -92,6 +102,23 @@ func ResolveScale(expr string, env *envfile.File) (int, bool) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// HostPort returns the host port a short-syntax port entry publishes, after
+// interpolation ("80:8080", "127.0.0.1:80:8080", "5447:5447/tcp"); ok is
+// false for an entry that publishes no fixed host port (a container port
+// alone, or a range).
+func HostPort(entry string) (int, bool) {
+	entry, _, _ = strings.Cut(entry, "/")
+	parts := strings.Split(entry, ":")
+	if len(parts) < 2 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil || n < 1 || n > 65535 {
 		return 0, false
 	}
 	return n, true

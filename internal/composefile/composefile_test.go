@@ -105,3 +105,22 @@ func TestResolveScale(t *testing.T) {
 		}
 	}
 }
+
+func TestHostPort(t *testing.T) {
+	for _, tt := range []struct {
+		entry string
+		want  int
+		ok    bool
+	}{
+		{"80:8080", 80, true},
+		{"127.0.0.1:8443:8443", 8443, true},
+		{"5447:5447/tcp", 5447, true},
+		{"8080", 0, false},
+		{"8000-8010:80", 0, false},
+		{":80", 0, false},
+	} {
+		if got, ok := HostPort(tt.entry); got != tt.want || ok != tt.ok {
+			t.Errorf("HostPort(%q) = %d, %v; want %d, %v", tt.entry, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -17,6 +17,7 @@ type composeService struct {
 	scale   string // e.g. "${LOCAL_POSTGRES_SCALE}"; "" when the service has none
 	image   string // e.g. "${ROUTER_HTTP_DOCKER_IMAGE}"
 	volumes []string
+	ports   []string
 }
 
 // parseComposeServices reads the services of a docker-compose.yml in file
@@ -30,7 +31,7 @@ func parseComposeServices(data []byte) []composeService {
 	}
 	out := make([]composeService, len(parsed))
 	for i, s := range parsed {
-		out[i] = composeService{name: s.Name, scale: s.Scale, image: s.Image, volumes: s.Volumes}
+		out[i] = composeService{name: s.Name, scale: s.Scale, image: s.Image, volumes: s.Volumes, ports: s.Ports}
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/check"
 	"github.com/carto-setup/carto-setup/internal/compose"
+	"github.com/carto-setup/carto-setup/internal/composefile"
 	"github.com/carto-setup/carto-setup/internal/envfile"
 	"github.com/carto-setup/carto-setup/internal/installsh"
 	"github.com/carto-setup/carto-setup/internal/redact"
@@ -43,6 +44,7 @@ type Plan struct {
 	services []string
 	scales   map[string]int
 	images   map[string]string // service -> image reference
+	ports    []int             // host ports the services publish
 	redactor *redact.Redactor
 	report   Report
 	record   Record // what Apply records once every file is written
@@ -277,6 +279,11 @@ func NewPlanWith(st wizard.State, releaseDir string, opts PlanOptions) (Plan, er
 		if s.image != "" {
 			p.images[s.name] = interpolate(s.image, env)
 		}
+		for _, port := range s.ports {
+			if n, ok := composefile.HostPort(interpolate(port, env)); ok && !slices.Contains(p.ports, n) {
+				p.ports = append(p.ports, n)
+			}
+		}
 		if s.scale == "" {
 			continue
 		}
@@ -500,6 +507,10 @@ func (p Plan) Report() Report {
 // Images returns the image each service runs, as the planned .env names
 // it.
 func (p Plan) Images() map[string]string { return maps.Clone(p.images) }
+
+// HostPorts returns the host ports the release's services publish with
+// this plan's .env, sorted: what must be free before the install.
+func (p Plan) HostPorts() []int { return slices.Sorted(slices.Values(p.ports)) }
 
 // ComposeCommand returns the Compose command line the install runs, quoted
 // for a POSIX shell, for the admin to read or run by hand.

@@ -620,3 +620,26 @@ func TestApply(t *testing.T) {
 		t.Errorf("second backup: %v, or it does not hold the first plan's customer.env", err)
 	}
 }
+
+// TestPlanHostPorts: the ports preflight must find free are the ones the
+// release publishes with the planned .env, CARTO's 80, 443 and 5447 unless
+// the package moves them (the stand-in allows that, so tests can run beside
+// whatever holds those ports).
+func TestPlanHostPorts(t *testing.T) {
+	dir := newRelease(t)
+	p, err := NewPlan(baseState(t), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.HostPorts(); !slices.Equal(got, []int{80, 443, 5447}) {
+		t.Errorf("HostPorts = %v, want [80 443 5447]", got)
+	}
+	st := baseState(t)
+	st.Package.CustomerEnv += "ROUTER_HTTP_PORT=18080\nROUTER_HTTPS_PORT=18443\nROUTER_METRICS_PORT=15447\n"
+	if p, err = NewPlan(st, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.HostPorts(); !slices.Equal(got, []int{15447, 18080, 18443}) {
+		t.Errorf("HostPorts with moved ports = %v, want [15447 18080 18443]", got)
+	}
+}

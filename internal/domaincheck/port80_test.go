@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -15,9 +16,10 @@ import (
 )
 
 func TestDirectPort80(t *testing.T) {
-	// An unusual loopback address, so parallel tests elsewhere that bind
-	// 127.0.0.1:80 do not collide with this one.
-	addr := "127.77.0.5:80"
+	// Not port 80 itself: a listener on any address's port 80 makes the
+	// preflight port check of tests running in parallel (which binds :80)
+	// see the port in use. DirectPort80 binds whatever Addr says.
+	addr := "127.77.0.5:" + strconv.Itoa(testenv.FreePort(t))
 	nonces := NewNonces(time.Now, time.Minute)
 	nonce := nonces.New()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,7 +59,7 @@ func TestDirectPort80(t *testing.T) {
 }
 
 func TestDirectPort80StopsWithContext(t *testing.T) {
-	addr := "127.77.0.6:80"
+	addr := "127.77.0.6:" + strconv.Itoa(testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	stop, err := DirectPort80{Addr: addr}.Start(ctx, http.NotFoundHandler())
 	var le *ListenError

@@ -191,8 +191,9 @@ func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 //   - "NAME": "value" or NAME: 'value' anywhere (JSON, YAML flow, Python):
 //     the inside of the quoted string.
 //
-// A value that is empty, already masked, CARTO's <FILL_ME> placeholder or a
-// bare ${VARIABLE} reference is left alone.
+// A value that is empty, already masked, CARTO's <FILL_ME> placeholder, a
+// bare ${VARIABLE} reference or an unquoted true, false or null is left
+// alone.
 func assignments(line []byte, off int, dst []span) ([]span, bool) {
 	found := false
 	add := func(nameStart, nameEnd, start, end int) bool {
@@ -387,6 +388,12 @@ func closingQuote(line []byte, open int) int {
 // (quotes included).
 func maskableValue(raw []byte) bool {
 	v := bytes.TrimSpace(raw)
+	// An unquoted JSON or YAML literal is a flag, not a secret: the
+	// "secret": true of a report that says which files hold secrets.
+	switch string(bytes.TrimSuffix(v, []byte(","))) {
+	case "true", "false", "null":
+		return false
+	}
 	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 		v = v[1 : len(v)-1]
 	}

@@ -90,6 +90,29 @@ func (r *Redactor) Mask(line []byte) []byte {
 	return out
 }
 
+// MaskValues masks the registered values and PEM private keys in data,
+// but not by key name: for documents carto-setup builds itself from values
+// already masked at their source (a JSON report), where the key-name rule
+// would take a field like "secret": true or "key": "LOG_LEVEL" for a
+// secret and break the document.
+func (r *Redactor) MaskValues(data []byte) []byte {
+	if r == nil {
+		return data
+	}
+	if _, found, _ := r.ac.scan(data, nil, false); !found && !bytes.Contains(data, pemMarker) {
+		return data
+	}
+	matches, _, _ := r.ac.scan(data, nil, true)
+	spans := make([]span, 0, len(matches))
+	for _, m := range matches {
+		spans = append(spans, span{from: m.start, start: m.start, end: m.end, what: r.forms[m.form].what})
+	}
+	if bytes.Contains(data, pemMarker) {
+		spans = pemBlocks(data, spans)
+	}
+	return mergeSpans(data, spans)
+}
+
 // MaskString is Mask for a string.
 func (r *Redactor) MaskString(s string) string {
 	if r == nil {
@@ -197,8 +220,13 @@ func (r *Redactor) apply(data []byte, count bool) ([]byte, map[string]int) {
 			}
 		}
 	}
+	return mergeSpans(data, spans), counts
+}
+
+// mergeSpans replaces each run of overlapping spans of data with Mask.
+func mergeSpans(data []byte, spans []span) []byte {
 	if len(spans) == 0 {
-		return data, counts
+		return data
 	}
 	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
 	out := make([]byte, 0, len(data))
@@ -215,8 +243,7 @@ func (r *Redactor) apply(data []byte, count bool) ([]byte, map[string]int) {
 		out = append(out, Mask...)
 		pos = end
 	}
-	out = append(out, data[pos:]...)
-	return out, counts
+	return append(out, data[pos:]...)
 }
 
 // find returns every span of data to mask: registered values longest

@@ -243,3 +243,15 @@ func TestPrettyKeyJSONLeavesBracesAlone(t *testing.T) {
 		t.Errorf("a line of the key is not masked: %s", got)
 	}
 }
+
+func TestMaskValuesLeavesNamesAlone(t *testing.T) {
+	r := New(Values("hunter2-secret"))
+	in := "{\n  \"key\": \"LOG_LEVEL\",\n  \"secret\": true,\n  \"password\": \"hunter2-secret\"\n}\n"
+	want := "{\n  \"key\": \"LOG_LEVEL\",\n  \"secret\": true,\n  \"password\": \"****\"\n}\n"
+	if got := string(r.MaskValues([]byte(in))); got != want {
+		t.Errorf("MaskValues =\n%s\nwant\n%s", got, want)
+	}
+	if got := string(r.Mask([]byte("  \"key\": \"LOG_LEVEL\",\n"))); got == "  \"key\": \"LOG_LEVEL\",\n" {
+		t.Errorf("Mask left a secret-named field alone: the key-name rule applies there")
+	}
+}

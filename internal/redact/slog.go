@@ -118,6 +118,26 @@ func (m *MaskingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// NewValuesWriter returns a MaskingWriter into w that masks registered
+// values only (Redactor.MaskValues): for a command's report on stdout,
+// built from values masked at their source, which the key-name rule would
+// break (a JSON field "secret": true).
+func NewValuesWriter(w io.Writer, current func() *Redactor) io.Writer {
+	return valuesWriter{w: w, current: current}
+}
+
+type valuesWriter struct {
+	w       io.Writer
+	current func() *Redactor
+}
+
+func (m valuesWriter) Write(p []byte) (int, error) {
+	if _, err := m.w.Write(m.current().MaskValues(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // NewLogger returns a text logger into w that masks every record with
 // current() before it is formatted (Handler) and every line after
 // (MaskingWriter): the console of the wizard and the commands.

@@ -182,7 +182,7 @@ func (f *fixture) failingStep(t *testing.T, res check.Result) (wizard.Step, func
 		})
 		stored(wizard.Database, nil)
 		fields := map[string]string{"action": "next", "db_mode": "external", "host": "db.example.com", "port": "5432", "admin_user": "postgres",
-			"admin_password": "pw", "workspace_password": "wpw", "cache_mode": "embedded", "cache_port": "6379"}
+			"admin_password": "admin-pw-1234", "workspace_password": "workspace-pw-1234", "cache_mode": "embedded", "cache_port": "6379"}
 		if res.Step == "cache" {
 			fields["db_mode"], fields["cache_mode"], fields["cache_host"] = "embedded", "external", "cache.example.com"
 		}

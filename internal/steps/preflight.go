@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/carto-setup/carto-setup/internal/check"
+	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/preflight"
 	"github.com/carto-setup/carto-setup/internal/wizard"
 )
@@ -13,6 +14,13 @@ import (
 // checks that provider's endpoint too.
 func (s *Steps) preflightConfig(st wizard.State) preflight.Config {
 	pc := preflight.Config{ReleaseDir: s.d.ReleaseDir, Demo: s.d.Demo}
+	// The ports the release publishes with this install's .env (CARTO's
+	// are 80, 443 and 5447, preflight's default until a package is in).
+	if plan, err := deploy.NewPlan(st, s.d.ReleaseDir); err == nil {
+		if ports := plan.HostPorts(); len(ports) > 0 {
+			pc.Ports = ports
+		}
+	}
 	if b := st.Buckets; b.Mode != "" {
 		pc.BucketProvider, pc.S3Region, pc.S3Endpoint, pc.AzureAccount = b.Mode, b.S3Region, b.S3Endpoint, b.AzureStorageAccount
 	}
