@@ -43,7 +43,10 @@ func NewProgress(st wizard.State, current wizard.Step) Progress {
 type PageMeta struct {
 	Title    string
 	Progress *Progress // nil on pages outside the wizard (sign-in, errors)
-	Scripts  []string  // static asset names of scripts this page loads
+	// Tools shows the day-2 tool links (Upgrade, History, Logs) on a
+	// signed-in page that has no step progress (Logs, Images).
+	Tools   bool
+	Scripts []string // static asset names of scripts this page loads
 }
 
 // SignInView is the sign-in page.

@@ -32,8 +32,13 @@ import (
 // applyOutput is `apply --json`: the checks and the plan.
 type applyOutput struct {
 	Checks []struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
+		Step     string `json:"step"`
+		ID       string `json:"id"`
+		Status   string `json:"status"`
+		Measured string `json:"measured"`
+		Required string `json:"required"`
+		Message  string `json:"message"`
+		Hint     string `json:"hint"`
 	} `json:"checks"`
 	Plan *deploy.Report `json:"plan"`
 }

@@ -247,7 +247,7 @@ func TestApplyPullResumesAfterRegistryStops(t *testing.T) {
 	if !strings.Contains(stderr, "install failed") || !strings.Contains(stderr, standin) || !strings.Contains(stderr, f.reg.Host) {
 		t.Errorf("stderr does not name %s and its registry as the failure", standin)
 	}
-	if decodeChecks(t, stdout).status("install.deploy") != "fail" {
+	if decodeApply(t, stdout).status("install.deploy") != "fail" {
 		t.Errorf("install.deploy does not fail in the JSON report:\n%s", stdout)
 	}
 	// The JSON progress lines: the router's image done, the other failed.
@@ -388,7 +388,7 @@ func TestImagesSaveLoadOffline(t *testing.T) {
 		t.Fatalf("apply offline: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	var offline bool
-	for _, c := range decodeChecks(t, stdout).Checks {
+	for _, c := range decodeApply(t, stdout).Checks {
 		if c.ID == "preflight.registry."+f.reg.Host {
 			offline = c.Status == "pass" && strings.HasPrefix(c.Message, "offline: every image present")
 		}
