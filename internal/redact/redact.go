@@ -291,19 +291,27 @@ func separator(c byte) bool {
 // masks to: anywhere for a value of ShortLen bytes or more, and where it
 // stands alone for a shorter one. Tests use it to look for leaks.
 func Shows(text, value string) bool {
-	if value == "" {
+	return ShowsEncoded(text, value, len(value))
+}
+
+// ShowsEncoded is Shows for form, an encoding of a value of valueLen
+// bytes (its JSON string body, say): a short value stays short however
+// long its escapes make it, so it shows only where its form stands alone.
+func ShowsEncoded(text, form string, valueLen int) bool {
+	if form == "" {
 		return false
 	}
-	if len(value) >= ShortLen {
-		return strings.Contains(text, value)
+	if valueLen >= ShortLen {
+		return strings.Contains(text, form)
 	}
 	for off := 0; ; {
-		i := strings.Index(text[off:], value)
+		i := strings.Index(text[off:], form)
 		if i < 0 {
 			return false
 		}
 		start := off + i
-		if standsAlone([]byte(text), start, start+len(value)) {
+		end := start + len(form)
+		if (start == 0 || separator(text[start-1])) && (end == len(text) || separator(text[end])) {
 			return true
 		}
 		off = start + 1

@@ -92,8 +92,13 @@ func TestStalledClientIsCutOffWhileFastClientKeepsUp(t *testing.T) {
 	mu.Unlock()
 	t.Logf("appending %d lines took %v with a stalled client attached; fast client: %d delivered, %d in gaps", produced, appendTook, delivered, gapped)
 
-	// The stalled client was cut off: draining what reached its socket
-	// ends in an error before all the lines.
+	// The stalled client has not read for longer than the write wait
+	// while the server still had lines for it: it must be cut off. Only
+	// then does it start to read; had it started earlier, it would be a
+	// slow client, which falls behind into gap markers and is kept.
+	time.Sleep(f.deps.WriteWait + time.Second)
+	// Draining what reached its socket ends in an error before all the
+	// lines.
 	stalled.SetReadDeadline(time.Now().Add(30 * time.Second))
 	got := 0
 	for {

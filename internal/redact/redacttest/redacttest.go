@@ -227,12 +227,14 @@ func shows(text, s string) bool {
 			// pretty-printed key.json) hide nothing.
 			if line != "" && !(strings.HasPrefix(line, "-----") && strings.HasSuffix(line, "-----")) &&
 				strings.ContainsFunc(line, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
-				forms = append(forms, line)
+				if redact.Shows(text, line) {
+					return true
+				}
 			}
 		}
 	}
 	for _, f := range forms {
-		if redact.Shows(text, f) {
+		if redact.ShowsEncoded(text, f, len(s)) {
 			return true
 		}
 	}
