@@ -120,6 +120,7 @@ func TestDemoNeedsOnlyClicks(t *testing.T) {
 	}
 	next(`button[value="next"]`, "/steps/tls")
 	next(`button[value="next"]`, "/steps/buckets")
+	next(`button[value="next"]`, "/steps/advanced")
 	next(`button[value="next"]`, "/steps/review")
 	Submit(t, ctx, `button[value="install"]`)
 	if strings.HasPrefix(Location(t, ctx), "chrome-error:") {

@@ -75,10 +75,11 @@ func Upload(t testing.TB, ctx context.Context, name, path string) {
 	Run(t, ctx, "upload "+name, chromedp.SetUploadFiles(chromedp.CSS(`input[name="`+name+`"]`), []string{path}))
 }
 
-// FillOverrides types a reason into every override field on the page.
-func FillOverrides(t testing.TB, ctx context.Context, reason string) {
+// FillOverrides types a reason into every override field on the page and
+// returns how many there were.
+func FillOverrides(t testing.TB, ctx context.Context, reason string) int {
 	t.Helper()
-	Get(t, ctx, "fill override reasons", chromedp.Evaluate[int](fmt.Sprintf(
+	return Get(t, ctx, "fill override reasons", chromedp.Evaluate[int](fmt.Sprintf(
 		`Array.from(document.querySelectorAll('input[name^="override."]')).map(function(i){ i.value = %q; return 1 }).length`, reason)))
 }
 

@@ -21,10 +21,21 @@ const maxAdvancedUpload = 2*maxCAUpload + 256<<10
 // (more after each save; no script needed).
 const advancedBlankRows = 3
 
+// Draft names of the Advanced form's secrets; a secret further setting
+// is held by its key.
+const (
+	draftMapsKey     = "google_maps_api_key"
+	draftOAuthSecret = "bigquery_oauth_client_secret"
+	draftExtraPrefix = "extra:"
+)
+
 // advancedView is the page's model of in; secrets never go back into it.
-func advancedView(st wizard.State, in wizard.AdvancedInput, errs wizard.FieldErrors, checks web.ChecksView) web.AdvancedStepView {
+// held are the secrets typed on a refused attempt, kept for the form.
+func advancedView(st wizard.State, in wizard.AdvancedInput, errs wizard.FieldErrors, checks web.ChecksView, held map[string]string) web.AdvancedStepView {
+	saved := st.Advanced
 	v := web.AdvancedStepView{Progress: web.NewProgress(st, wizard.Advanced), Input: in, Errors: errs, Checks: checks,
-		SavedMapsKey: in.GoogleMapsAPIKey != "", SavedOAuthSecret: in.BigQueryOAuthClientSecret != ""}
+		MapsKey:     secretState(held[draftMapsKey], saved.GoogleMapsAPIKey),
+		OAuthSecret: secretState(held[draftOAuthSecret], saved.BigQueryOAuthClientSecret)}
 	v.Input.GoogleMapsAPIKey, v.Input.BigQueryOAuthClientSecret, v.Input.Extra = "", "", nil
 	// A proxy URL typed with a user and password (refused) loses them.
 	for _, p := range []*string{&v.Input.HTTPProxy, &v.Input.HTTPSProxy, &v.Input.GRPCProxy} {
@@ -36,7 +47,7 @@ func advancedView(st wizard.State, in wizard.AdvancedInput, errs wizard.FieldErr
 	for _, x := range in.Extra {
 		row := web.AdvancedRow{Key: x.Key, Value: x.Value, Secret: x.Secret}
 		if x.Secret {
-			row.Value, row.Saved = "", x.Value != ""
+			row.Value, row.Kept = "", secretState(held[draftExtraPrefix+x.Key], savedExtra(saved, x.Key))
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -46,43 +57,60 @@ func advancedView(st wizard.State, in wizard.AdvancedInput, errs wizard.FieldErr
 	return v
 }
 
+// savedExtra is the saved value of the secret further setting key.
+func savedExtra(saved wizard.AdvancedInput, key string) string {
+	if j := slices.IndexFunc(saved.Extra, func(x wizard.AdvancedVar) bool { return x.Key == key && x.Secret }); j >= 0 {
+		return saved.Extra[j].Value
+	}
+	return ""
+}
+
 // handleAdvancedForm shows the saved Advanced settings.
 func (d *Deps) handleAdvancedForm(w http.ResponseWriter, r *http.Request) error {
 	st, err := d.Store.Load()
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, web.AdvancedStep(advancedView(st, st.Advanced, nil, web.ChecksView{Run: st.Checks[wizard.Advanced]})))
+	held := d.drafts.get(draftKey(r, wizard.Advanced), d.Now())
+	return render(w, r, http.StatusOK, web.AdvancedStep(advancedView(st, st.Advanced, nil, web.ChecksView{Run: st.Checks[wizard.Advanced]}, held)))
 }
 
 // readAdvancedForm reads the form over the saved settings: a blank secret
-// keeps the saved one (the Maps key unless its removal is ticked, the
-// OAuth secret while a client ID is given, a secret further setting of
-// the same key), and a row with neither key nor value is dropped.
-func readAdvancedForm(r *http.Request, saved wizard.AdvancedInput) (wizard.AdvancedInput, wizard.FieldErrors) {
+// keeps what this form holds from an earlier attempt, else the saved one
+// (the Maps key unless its removal is ticked, the OAuth secret while a
+// client ID is given, a secret further setting of the same key), and a
+// row with neither key nor value is dropped. typed are the secrets given
+// on this form (this request's, or held), to hold while unsaved.
+func readAdvancedForm(r *http.Request, saved wizard.AdvancedInput, held map[string]string) (in wizard.AdvancedInput, typed map[string]string, errs wizard.FieldErrors) {
 	f := func(name string) string { return strings.TrimSpace(r.FormValue(name)) }
-	keep := func(typed, saved string) string {
-		if typed == "" {
+	typed = map[string]string{}
+	secret := func(name, value, saved string) string {
+		if value == "" {
+			value = held[name]
+		}
+		if value == "" {
 			return saved
 		}
-		return typed
+		typed[name] = value
+		return value
 	}
-	in := wizard.AdvancedInput{
+	in = wizard.AdvancedInput{
 		HTTPProxy: f("http_proxy"), HTTPSProxy: f("https_proxy"), GRPCProxy: f("grpc_proxy"), NoProxy: f("no_proxy"),
 		ExtraCAPEM:            f("extra_ca_pem"),
 		SkipTLSVerify:         r.FormValue("skip_tls_verify") == "on",
-		GoogleMapsAPIKey:      keep(f("google_maps_api_key"), saved.GoogleMapsAPIKey),
+		GoogleMapsAPIKey:      secret(draftMapsKey, f("google_maps_api_key"), saved.GoogleMapsAPIKey),
 		BigQueryOAuthClientID: f("bigquery_oauth_client_id"),
 	}
 	if r.FormValue("clear_google_maps_api_key") == "on" && f("google_maps_api_key") == "" {
 		in.GoogleMapsAPIKey = ""
+		delete(typed, draftMapsKey)
 	}
 	if in.BigQueryOAuthClientID != "" {
-		in.BigQueryOAuthClientSecret = keep(f("bigquery_oauth_client_secret"), saved.BigQueryOAuthClientSecret)
+		in.BigQueryOAuthClientSecret = secret(draftOAuthSecret, f("bigquery_oauth_client_secret"), saved.BigQueryOAuthClientSecret)
 	} else {
 		in.BigQueryOAuthClientSecret = f("bigquery_oauth_client_secret")
 	}
-	errs := wizard.FieldErrors{}
+	errs = wizard.FieldErrors{}
 	if ca, ok := uploaded(r, "extra_ca_file", errs); ok {
 		in.ExtraCAPEM = ca
 	}
@@ -96,17 +124,15 @@ func readAdvancedForm(r *http.Request, saved wizard.AdvancedInput) (wizard.Advan
 			break
 		}
 		v := wizard.AdvancedVar{Key: f(name + ".key"), Value: r.FormValue(name + ".value"), Secret: r.FormValue(name+".secret") == "on"}
-		if v.Secret && v.Value == "" {
-			if j := slices.IndexFunc(saved.Extra, func(x wizard.AdvancedVar) bool { return x.Key == v.Key && x.Secret }); j >= 0 {
-				v.Value = saved.Extra[j].Value
-			}
+		if v.Secret && v.Key != "" {
+			v.Value = secret(draftExtraPrefix+v.Key, v.Value, savedExtra(saved, v.Key))
 		}
 		if v.Key == "" && v.Value == "" {
 			continue
 		}
 		in.Extra = append(in.Extra, v)
 	}
-	return in, errs
+	return in, typed, errs
 }
 
 // handleAdvancedSubmit validates and saves the settings and runs their
@@ -116,6 +142,8 @@ func (d *Deps) handleAdvancedSubmit(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	key := draftKey(r, wizard.Advanced)
+	held := d.drafts.get(key, d.Now())
 	r.Body = http.MaxBytesReader(w, r.Body, maxAdvancedUpload)
 	if err := r.ParseMultipartForm(maxAdvancedUpload); err != nil {
 		msg := "The form could not be read. Try again."
@@ -123,12 +151,23 @@ func (d *Deps) handleAdvancedSubmit(w http.ResponseWriter, r *http.Request) erro
 		if errors.As(err, &mbe) {
 			msg = "The form is too large: a CA bundle is a few kilobytes."
 		}
-		return render(w, r, http.StatusUnprocessableEntity, web.AdvancedStep(advancedView(st, st.Advanced, wizard.FieldErrors{"extra_ca_pem": msg}, web.ChecksView{})))
+		return render(w, r, http.StatusUnprocessableEntity, web.AdvancedStep(advancedView(st, st.Advanced, wizard.FieldErrors{"extra_ca_pem": msg}, web.ChecksView{}, held)))
 	}
 	defer r.MultipartForm.RemoveAll()
-	in, errs := readAdvancedForm(r, st.Advanced)
+	in, typed, errs := readAdvancedForm(r, st.Advanced, held)
+	// A refused form saves nothing: the secrets typed on it that are
+	// not saved are held for the next attempt, never shown.
 	rerender := func(st wizard.State, status int, errs wizard.FieldErrors, checks web.ChecksView) error {
-		return render(w, r, status, web.AdvancedStep(advancedView(st, in, errs, checks)))
+		unsaved := map[string]string{}
+		for name, v := range typed {
+			if name == draftMapsKey && v != st.Advanced.GoogleMapsAPIKey ||
+				name == draftOAuthSecret && v != st.Advanced.BigQueryOAuthClientSecret ||
+				strings.HasPrefix(name, draftExtraPrefix) && v != savedExtra(st.Advanced, strings.TrimPrefix(name, draftExtraPrefix)) {
+				unsaved[name] = v
+			}
+		}
+		d.drafts.hold(key, unsaved, d.Now())
+		return render(w, r, status, web.AdvancedStep(advancedView(st, in, errs, checks, unsaved)))
 	}
 	if len(errs) > 0 {
 		return rerender(st, http.StatusUnprocessableEntity, errs, web.ChecksView{})
@@ -149,6 +188,7 @@ func (d *Deps) handleAdvancedSubmit(w http.ResponseWriter, r *http.Request) erro
 	case out.Refused():
 		return rerender(out.State, http.StatusUnprocessableEntity, nil, web.ChecksView{Run: out.Run, Errors: out.Errors, Continue: true})
 	}
+	d.drafts.drop(key)
 	if r.FormValue("action") == "test" {
 		return rerender(out.State, http.StatusOK, nil, web.ChecksView{Run: out.Run})
 	}

@@ -94,3 +94,51 @@ func TestAdvancedStep(t *testing.T) {
 		t.Fatalf("continue with a reason: %d", res.StatusCode)
 	}
 }
+
+// TestAdvancedHoldsTypedSecrets: a Continue refused for a failed proxy
+// check saves nothing, yet the Maps key and the secret further setting
+// typed on it are held for the form (never shown, the page says so), and
+// the retry with a reason and blank fields saves them.
+func TestAdvancedHoldsTypedSecrets(t *testing.T) {
+	f := newFixture(t)
+	markDone(f, wizard.Preflight, wizard.Package, wizard.Domain, wizard.Database, wizard.TLS, wizard.Buckets)
+	f.setSteps(func(d *steps.Deps) {
+		d.Advanced = steps.AdvancedFunc(func(context.Context, proxycheck.Config) []check.Result {
+			return []check.Result{{Step: "advanced", ID: proxycheck.IDProxyConnect, Status: check.Fail, Field: "https_proxy", Message: "This VM cannot connect to the proxy."}}
+		})
+	})
+	const mapsKey, secretValue = "AIzaSyHeldKey0123456789abcdefgh", "held-further-secret"
+	form := map[string]string{"https_proxy": "http://down.internal:3128", "google_maps_api_key": mapsKey,
+		"extra.0.key": "MY_TOKEN", "extra.0.value": secretValue, "extra.0.secret": "on", "action": "next"}
+	res, doc, html := f.postMultipart(t, "/steps/advanced", form, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || doc.Find(`[name="override.advanced.proxy.connect"]`).Length() != 1 {
+		t.Fatalf("a failed proxy check without a reason: %d", res.StatusCode)
+	}
+	if strings.Contains(html, mapsKey) || strings.Contains(html, secretValue) {
+		t.Fatal("a typed secret was rendered back")
+	}
+	if st, _ := f.deps.Store.Load(); st.Advanced.GoogleMapsAPIKey != "" || len(st.Advanced.Extra) != 0 {
+		t.Fatalf("a refused submit saved %+v", st.Advanced)
+	}
+	if !strings.Contains(doc.Find("#f-google_maps_api_key").Parent().Text(), "kept for this form") ||
+		!strings.Contains(doc.Find(`tr[data-row="0"]`).Text(), "kept for this form") {
+		t.Errorf("the page does not say the typed secrets are held: %q", doc.Find("form").Text())
+	}
+	// The page opened again still holds them.
+	_, doc = f.get(t, "/steps/advanced")
+	if !strings.Contains(doc.Find("#f-google_maps_api_key").Parent().Text(), "kept for this form") {
+		t.Error("the held Maps key is forgotten when the page is opened again")
+	}
+	form["google_maps_api_key"], form["extra.0.value"] = "", ""
+	form["override.advanced.proxy.connect"] = "the proxy comes up tomorrow"
+	if res, _, _ = f.postMultipart(t, "/steps/advanced", form, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("continue with a reason: %d", res.StatusCode)
+	}
+	st, _ := f.deps.Store.Load()
+	if st.Advanced.GoogleMapsAPIKey != mapsKey || len(st.Advanced.Extra) != 1 || st.Advanced.Extra[0].Value != secretValue {
+		t.Fatalf("the held secrets were not saved: %+v", st.Advanced)
+	}
+	if held := f.deps.drafts.get(draftKey(&http.Request{Header: http.Header{"Cookie": {SessionCookie + "=" + f.cookie.Value}}}, wizard.Advanced), f.deps.Now()); len(held) != 0 {
+		t.Errorf("saved secrets are still held: %d", len(held))
+	}
+}
