@@ -281,7 +281,7 @@ func TestImagesPanelOfflineBundle(t *testing.T) {
 	// Preflight again: no registry, but every image present.
 	Navigate(t, js, a.BaseURL+"/steps/preflight")
 	Submit(t, js, `button[value="rerun"]`)
-	if got := Get(t, js, "registry", chromedp.Evaluate[string](fmt.Sprintf(`(function(){ var r = document.querySelector('tr[data-check="preflight.registry.%s"]'); return r ? r.dataset.status + " " + r.innerText : "" })()`, host))); !strings.HasPrefix(got, "pass") || !strings.Contains(got, "offline: every image present") {
+	if got := Get(t, js, "registry", chromedp.Evaluate[string](fmt.Sprintf(`(function(){ var r = document.querySelector('tr[data-check="preflight.registry.%s"]'); return r ? r.dataset.status + " " + r.textContent : "" })()`, host))); !strings.HasPrefix(got, "pass") || !strings.Contains(got, "offline: every image present") {
 		t.Errorf("the registry check after the load: %q", got)
 	}
 	if n := Get(t, js, "notice", chromedp.Evaluate[int](`document.querySelectorAll("#images-notice").length`)); n != 0 {

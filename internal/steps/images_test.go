@@ -12,6 +12,7 @@ import (
 
 	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/images"
+	"github.com/carto-setup/carto-setup/internal/logstream"
 	"github.com/carto-setup/carto-setup/internal/registrytest"
 )
 
@@ -99,5 +100,18 @@ func TestPullError(t *testing.T) {
 	}
 	if pullError(nil) != nil {
 		t.Error("pullError(nil) is not nil")
+	}
+}
+
+// TestFinishedInstallKeepsItsPullPhase: when an install ends its run is
+// shrunk to what the job page shows, and the pull phase is part of that:
+// the finished page names every image and what happened to it.
+func TestFinishedInstallKeepsItsPullPhase(t *testing.T) {
+	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), images: &ImagesBoard{}}
+	run.images.Observe(images.Progress{Image: "registry.example/a:1", Status: images.Present})
+	run.images.Observe(images.Progress{Image: "registry.example/b:1", Status: images.Done, BytesDone: 10, BytesTotal: 10})
+	got := shrinkRun(run).images.Snapshot()
+	if len(got) != 2 || got[0].Status != images.Present || got[1].Status != images.Done {
+		t.Fatalf("the finished install's pull phase: %+v", got)
 	}
 }

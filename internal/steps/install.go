@@ -81,7 +81,7 @@ type installRun struct {
 	hub    *logstream.Hub
 	board  *deploy.Board
 	plan   deploy.Plan
-	images ImagesBoard
+	images *ImagesBoard
 }
 
 // NewInstaller returns an installer.
@@ -96,10 +96,10 @@ func NewInstaller(c InstallConfig) *Installer {
 }
 
 // shrinkRun keeps of a finished install what its job page shows: the
-// board, the plan and the last lines of its log; the full log buffers are
-// released.
+// board, the pull phase, the plan and the last lines of its log; the full
+// log buffers are released.
 func shrinkRun(r *installRun) *installRun {
-	return &installRun{hub: jobs.TailHub(r.hub, jobs.TailLines), board: r.board, plan: r.plan}
+	return &installRun{hub: jobs.TailHub(r.hub, jobs.TailLines), board: r.board, plan: r.plan, images: r.images}
 }
 
 // Review is what an install would do, planned without writing anything.
@@ -182,7 +182,7 @@ func (in *Installer) Resolve(choices map[string]deploy.Resolution) (wizard.State
 // to out. When every service reached its state, the step is marked done
 // and st recorded as what is installed (installed).
 func (in *Installer) Install(ctx context.Context, st wizard.State, plan deploy.Plan, out io.Writer) error {
-	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), plan: plan}
+	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), plan: plan, images: &ImagesBoard{}}
 	if err := in.run(ctx, run, out); err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (in *Installer) Start(st wizard.State) (string, error) {
 	}
 	// The board and the job's log lines compare with the daemon's
 	// timestamps, so they use the wall clock, not the injectable one.
-	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), plan: plan}
+	run := &installRun{hub: logstream.NewHub(logstream.HubConfig{}), board: deploy.NewBoard(deploy.BoardConfig{}), plan: plan, images: &ImagesBoard{}}
 	rec, err := in.c.Runner.Start("install", func(ctx context.Context, id string) error {
 		defer lock.Release()
 		defer in.runs.Finish(id)
@@ -301,7 +301,7 @@ func (in *Installer) run(ctx context.Context, run *installRun, out io.Writer) er
 	defer eng.Close()
 	var ensure func(ctx context.Context, plan deploy.Plan, progress io.Writer) error
 	if in.c.Images != nil {
-		ensure = pullPhase(*in.c.Images, &run.images, in.c.ImageEvents)
+		ensure = pullPhase(*in.c.Images, run.images, in.c.ImageEvents)
 	}
 	return deploy.Run(ctx, deploy.Deps{Compose: deploy.SystemCompose{}, Docker: eng}, deploy.RunConfig{
 		Plan: run.plan, Project: in.c.Project, Expect: in.c.Expect, EnsureImages: ensure,
