@@ -163,6 +163,9 @@ type StatusView struct {
 	// their reasons (warnings left out).
 	Overrides []wizard.Override
 	Now       time.Time
+	// Notice says the checkout moved to another release (the page's
+	// static part: the live refresh does not ask git again).
+	Notice ReleaseNotice
 }
 
 // Total is the number of services.

@@ -27,7 +27,9 @@ func (d *Deps) handleHome(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if st.Installed() {
-		return render(w, r, http.StatusOK, web.StatusPage(d.statusView(r.Context(), st)))
+		v := d.statusView(r.Context(), st)
+		v.Notice = d.releaseNotice(r.Context())
+		return render(w, r, http.StatusOK, web.StatusPage(v))
 	}
 	return redirect(w, r, stepURL(wizard.FirstIncomplete(st)))
 }

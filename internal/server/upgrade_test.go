@@ -135,4 +135,12 @@ func TestHistoryPageAndHomeNotice(t *testing.T) {
 	if got := doc.Find("#release-notice").Text(); !strings.Contains(got, "2026.8.11 is checked out; 2026.7.16 is installed") || doc.Find(`#release-notice a[href="/upgrade"]`).Length() != 1 {
 		t.Errorf("home notice %q", got)
 	}
+	// Once installed, the home page is the Status page: it says so too.
+	if _, err := f.deps.Store.Update(func(s *wizard.State) error { s.MarkDone(wizard.Install); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, doc = f.get(t, "/")
+	if got := doc.Find("#release-notice").Text(); doc.Find("h1").Text() != "Status" || !strings.Contains(got, "2026.8.11 is checked out; 2026.7.16 is installed") {
+		t.Errorf("the Status page (%q) notice %q", doc.Find("h1").Text(), got)
+	}
 }
