@@ -31,15 +31,7 @@ import (
 
 // applyOutput is `apply --json`: the checks and the plan.
 type applyOutput struct {
-	Checks []struct {
-		Step     string `json:"step"`
-		ID       string `json:"id"`
-		Status   string `json:"status"`
-		Measured string `json:"measured"`
-		Required string `json:"required"`
-		Message  string `json:"message"`
-		Hint     string `json:"hint"`
-	} `json:"checks"`
+	checkOutput
 	Plan *deploy.Report `json:"plan"`
 }
 

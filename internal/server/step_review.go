@@ -48,7 +48,7 @@ func (d *Deps) resolveConflicts(w http.ResponseWriter, r *http.Request, view web
 	if _, err := rs.Resolve(choices); err != nil {
 		return err
 	}
-	d.Log.Info("conflicts resolved", "keys", len(choices))
+	d.Log.Info("conflicts resolved", "count", len(choices)) // "keys" would be masked as a secret name
 	return redirect(w, r, stepURL("review"))
 }
 
