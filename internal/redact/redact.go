@@ -274,6 +274,12 @@ func standsAlone(data []byte, start, end int) bool {
 	if end-start >= ShortLen {
 		return true
 	}
+	return bounded(data, start, end)
+}
+
+// bounded reports whether data[start:end] has a separator (or the end of
+// data) on both sides.
+func bounded[T ~string | ~[]byte](data T, start, end int) bool {
 	return (start == 0 || separator(data[start-1])) && (end == len(data) || separator(data[end]))
 }
 
@@ -310,8 +316,7 @@ func ShowsEncoded(text, form string, valueLen int) bool {
 			return false
 		}
 		start := off + i
-		end := start + len(form)
-		if (start == 0 || separator(text[start-1])) && (end == len(text) || separator(text[end])) {
+		if bounded(text, start, start+len(form)) {
 			return true
 		}
 		off = start + 1
