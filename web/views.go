@@ -228,6 +228,10 @@ type ReviewStepView struct {
 	Progress Progress
 	Review   ReviewData
 	Error    string
+	// Release says the checkout holds another release than the one
+	// installed: the install is refused, as apply refuses, and the
+	// Upgrade page is the way.
+	Release ReleaseNotice
 }
 
 // FailingView names a service that failed, with its last log lines.

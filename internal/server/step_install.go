@@ -42,7 +42,8 @@ func (d *Deps) handleReviewForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, web.ReviewStep(web.ReviewStepView{Progress: web.NewProgress(st, wizard.Review), Review: reviewData(rev)}))
+	return render(w, r, http.StatusOK, web.ReviewStep(web.ReviewStepView{Progress: web.NewProgress(st, wizard.Review), Review: reviewData(rev),
+		Release: d.releaseNotice(r.Context())}))
 }
 
 // handleReviewSubmit saves the admin's choices for the conflicts
@@ -61,9 +62,15 @@ func (d *Deps) handleReviewSubmit(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	view := web.ReviewStepView{Progress: web.NewProgress(st, wizard.Review), Review: reviewData(rev)}
+	view := web.ReviewStepView{Progress: web.NewProgress(st, wizard.Review), Review: reviewData(rev), Release: d.releaseNotice(r.Context())}
 	if r.PostFormValue("action") == "resolve" {
 		return d.resolveConflicts(w, r, view)
+	}
+	if view.Release.Text != "" {
+		// As apply refuses: an install from here would put the other
+		// release in place without the upgrade's plan and backup.
+		view.Error = "Nothing was installed: " + view.Release.Text + ". An install from here would skip the upgrade's plan and its database backup."
+		return render(w, r, http.StatusConflict, web.ReviewStep(view))
 	}
 	if len(rev.Problems) > 0 {
 		view.Error = "Fix the problems below before installing."

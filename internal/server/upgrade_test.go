@@ -109,6 +109,29 @@ func TestUpgradeCheckoutRefused(t *testing.T) {
 	}
 }
 
+// TestReviewRefusesMovedCheckout: with another release checked out than
+// the one installed, the Review says so and refuses to install, as apply
+// does: the Upgrade page plans it and backs up the database first.
+func TestReviewRefusesMovedCheckout(t *testing.T) {
+	f, _ := newUpgradeFixture(t)
+	markDone(f, wizard.Preflight, wizard.Package, wizard.Domain, wizard.Database, wizard.TLS, wizard.Buckets, wizard.Advanced)
+	inst := f.deps.Installer.(*fakeInstaller)
+	_, doc := f.get(t, "/steps/review")
+	if got := doc.Find("#release-notice").Text(); !strings.Contains(got, "2026.8.11 is checked out; 2026.7.16 is installed") ||
+		doc.Find(`#release-notice a[href="/upgrade"]`).Length() != 1 || doc.Find(`button[value="install"][disabled]`).Length() != 1 {
+		t.Errorf("the review does not stop at the moved checkout: notice %q", got)
+	}
+	res, doc := f.post(t, "/steps/review", url.Values{"action": {"install"}})
+	if res.StatusCode != http.StatusConflict || !strings.Contains(doc.Find("#error-summary").Text(), "Nothing was installed") {
+		t.Errorf("install with the checkout moved: %d %q", res.StatusCode, doc.Find("#error-summary").Text())
+	}
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	if inst.started != 0 {
+		t.Errorf("an install started with the checkout moved")
+	}
+}
+
 // TestHistoryPageAndHomeNotice: the History page lists the entries with a
 // restore button for those that ended; the summary page (home once
 // installed) announces the checkout that moved.
