@@ -100,15 +100,36 @@ func OpenUpload(path string, total int64) (*Upload, error) {
 		f.Close()
 		return nil, ErrOtherUpload
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(part), &st); err == nil {
-		if free := int64(st.Bavail) * int64(st.Bsize); free < total-size {
-			f.Close()
-			return nil, fmt.Errorf("imagebundle: upload: %.1f GB free in %s, the rest of the bundle needs %.1f GB",
-				float64(free)/1e9, filepath.Dir(part), float64(total-size)/1e9)
-		}
+	if err := CheckRoom(filepath.Dir(part), total-size); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return &Upload{path: path, total: total, size: size, f: f}, nil
+}
+
+// RoomError is a bundle, or the rest of one, that does not fit on the
+// filesystem that would hold it.
+type RoomError struct {
+	Dir        string
+	Free, Need int64
+}
+
+func (e *RoomError) Error() string {
+	return fmt.Sprintf("imagebundle: %.1f GB free in %s, the bundle needs %.1f GB", float64(e.Free)/1e9, e.Dir, float64(e.Need)/1e9)
+}
+
+// CheckRoom returns a *RoomError when the filesystem of dir has less than
+// need bytes free, before a byte is written. A filesystem that cannot be
+// measured is not refused: the write itself will then say.
+func CheckRoom(dir string, need int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return nil
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < need {
+		return &RoomError{Dir: dir, Free: free, Need: need}
+	}
+	return nil
 }
 
 // Offset is how many bytes have arrived: where the next piece starts.

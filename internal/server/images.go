@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -36,9 +37,9 @@ type ImagesPanel interface {
 	DiscardUpload() error
 	// CompleteUpload starts the load of the finished upload as a job.
 	CompleteUpload() (string, error)
-	// ReceiveWhole stores a bundle sent in one request and starts its
-	// load.
-	ReceiveWhole(r io.Reader) (string, error)
+	// ReceiveWhole stores a bundle sent in one request, of at most size
+	// bytes when that is above zero, and starts its load.
+	ReceiveWhole(r io.Reader, size int64) (string, error)
 	// Load and LatestLoad report a load job.
 	Load(id string) (steps.LoadStatus, bool)
 	LatestLoad() (steps.LoadStatus, bool)
@@ -205,12 +206,19 @@ func (d *Deps) receiveWhole(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		body.r = part
-		id, err := d.Images.ReceiveWhole(body)
+		// The request's length bounds the file's: a bundle that cannot
+		// fit is refused before it is sent on for minutes.
+		id, err := d.Images.ReceiveWhole(body, r.ContentLength)
 		part.Close()
 		body.extend()
+		var room *imagebundle.RoomError
 		switch {
 		case errors.Is(err, steps.ErrLoadRunning):
 			return &appError{Status: http.StatusConflict, Title: "Upload refused", Message: "A bundle is being loaded; wait for it to finish."}
+		case errors.As(err, &room):
+			return &appError{Status: http.StatusInsufficientStorage, Title: "Upload refused",
+				Message: fmt.Sprintf("The bundle needs %s and %s has %s free. Free some space there (or start the wizard with another --state-dir) and upload it again.",
+					images.FormatBytes(room.Need), room.Dir, images.FormatBytes(room.Free))}
 		case err != nil:
 			d.Log.Warn("images panel: upload failed", "err", err)
 			return &appError{Status: http.StatusBadRequest, Title: "Upload failed", Message: "The bundle did not arrive whole; upload it again."}

@@ -224,6 +224,37 @@ func TestImagesUploadWithoutJS(t *testing.T) {
 	}
 }
 
+// TestImagesUploadWithoutJSNoRoom: a plain upload whose request is larger
+// than the state directory's free space is refused (507, saying how much
+// is free where) before its file is read; nothing is stored or loaded.
+func TestImagesUploadWithoutJSNoRoom(t *testing.T) {
+	f := newFixture(t)
+	b, dir := withBundles(t, f)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("bundle", "carto-images.bundle")
+	fw.Write(bytes.Repeat([]byte("x"), 4096))
+	mw.Close()
+	req := httptest.NewRequest("POST", "/images/upload", &body)
+	req.AddCookie(f.cookie)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.ContentLength = 1 << 55 // what the browser announces for a bundle no disk here holds
+	res := f.do(t, req)
+	doc, _ := goquery.NewDocumentFromReader(res.Body)
+	if res.StatusCode != http.StatusInsufficientStorage || !strings.Contains(doc.Text(), "free") || !strings.Contains(doc.Text(), dir) {
+		t.Fatalf("an upload that cannot fit: %d %q", res.StatusCode, doc.Find("main").Text())
+	}
+	if _, ok := b.LatestLoad(); ok {
+		t.Error("a load started")
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), steps.BundleFile) {
+			t.Errorf("%s was stored", e.Name())
+		}
+	}
+}
+
 // TestImagesUploadCrossSite: a piece sent from another site is refused
 // before any byte is stored.
 func TestImagesUploadCrossSite(t *testing.T) {

@@ -225,10 +225,17 @@ func (b *Bundles) CompleteUpload() (string, error) {
 
 // ReceiveWhole stores a bundle sent in one piece (the panel's form without
 // JavaScript) and starts its load, as CompleteUpload does. An interrupted
-// transfer keeps nothing.
-func (b *Bundles) ReceiveWhole(r io.Reader) (string, error) {
+// transfer keeps nothing. size, when known (above zero), is at least the
+// bundle's: one that cannot fit is refused with an *imagebundle.RoomError
+// before a byte is read.
+func (b *Bundles) ReceiveWhole(r io.Reader, size int64) (string, error) {
 	if err := b.idle(); err != nil {
 		return "", err
+	}
+	if size > 0 {
+		if err := imagebundle.CheckRoom(b.c.StateDir, size); err != nil {
+			return "", err
+		}
 	}
 	tmp, err := os.CreateTemp(b.c.StateDir, BundleFile+".whole-*")
 	if err != nil {
