@@ -71,9 +71,12 @@ type ImagesPageView struct {
 }
 
 // Missing is how many images of the release the engine lacks.
-func (v ImagesPageView) Missing() int {
+func (v ImagesPageView) Missing() int { return missingImages(v.Images) }
+
+// missingImages counts the images of ims the engine lacks.
+func missingImages(ims []ImageStateView) int {
 	n := 0
-	for _, im := range v.Images {
+	for _, im := range ims {
 		if !im.Present {
 			n++
 		}

@@ -221,6 +221,10 @@ type ReviewData struct {
 	Report   ReviewReport
 	Command  string
 	Problems []check.Result // conditions that stop the install
+	// Images are the release's images and which are present; the
+	// install pulls the others first.
+	Images      []ImageStateView
+	ImagesError string
 }
 
 // ReviewStepView is the review page.

@@ -90,6 +90,11 @@ func TestInstallPullsFromRegistry(t *testing.T) {
 
 	bctx := Browser(t, true)
 	f.walkToReview(t, bctx, f.pg.Password)
+	// The review says what the install will pull: both images, absent.
+	toPull := Get(t, bctx, "review images", chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll("#review-images tr[data-image]")).map(function(r){ return [r.dataset.image, r.dataset.present] }))`))
+	if len(toPull) != 2 || toPull[big] != "false" || toPull[small] != "false" || !strings.Contains(Text(t, bctx, "#review-images-summary"), "pulls 2 of the 2 images") {
+		t.Errorf("the review lists the images %v: %q", toPull, Text(t, bctx, "#review-images-summary"))
+	}
 	Submit(t, bctx, `button[value="install"]`)
 	jobURL := Location(t, bctx)
 

@@ -132,7 +132,10 @@ func (d *Deps) handleJobPage(w http.ResponseWriter, r *http.Request) error {
 
 // reviewData is the review page's model of a planned install.
 func reviewData(rv steps.Review) web.ReviewData {
-	rd := web.ReviewData{Command: rv.Command, Problems: rv.Problems, Report: reviewReport(rv.Report)}
+	rd := web.ReviewData{Command: rv.Command, Problems: rv.Problems, Report: reviewReport(rv.Report), ImagesError: rv.ImagesError}
+	for _, im := range rv.Images {
+		rd.Images = append(rd.Images, web.ImageStateView{Ref: im.Ref, Present: im.Present})
+	}
 	for _, l := range rv.Diff {
 		op := string(l.Kind)
 		if l.Kind == deploy.DiffHunk {

@@ -25,6 +25,7 @@ import (
 type fakeInstaller struct {
 	mu       sync.Mutex
 	problems []check.Result
+	images   []steps.ImageState
 	job      steps.InstallStatus
 	hub      *logstream.Hub
 	started  int
@@ -41,6 +42,7 @@ func (f *fakeInstaller) Review(context.Context, wizard.State) (steps.Review, err
 		Files:    []deploy.FileSummary{{Path: "certs/key.json", Mode: 0o600, Size: 2300, Secret: true}},
 		Command:  "docker-compose -p carto-selfhosted up -d",
 		Problems: f.problems,
+		Images:   f.images,
 	}, nil
 }
 
@@ -196,5 +198,30 @@ func TestJobLogsWebsocket(t *testing.T) {
 	}
 	if strings.Join(got, "|") != "line b|line c|password=****" {
 		t.Fatalf("lines = %v, want the two after the cursor and the live one", got)
+	}
+}
+
+// TestReviewListsImagesToPull: the review names the release's images,
+// which Docker has and which the install pulls first, with the way to an
+// offline bundle; with every image present it says nothing is pulled.
+func TestReviewListsImagesToPull(t *testing.T) {
+	f := newFixture(t)
+	inst := f.deps.Installer.(*fakeInstaller)
+	markDone(f, wizard.Preflight, wizard.Package, wizard.Domain, wizard.Database, wizard.TLS, wizard.Buckets, wizard.Advanced)
+	inst.images = []steps.ImageState{{Ref: "reg.example/carto/router:1", Present: true}, {Ref: "reg.example/carto/api:1"}}
+	_, doc := f.get(t, "/steps/review")
+	if got := doc.Find(`#review-images tr[data-image="reg.example/carto/api:1"][data-present="false"]`).Text(); !strings.Contains(got, "to pull") {
+		t.Errorf("the missing image's row: %q", got)
+	}
+	if doc.Find(`#review-images tr[data-image="reg.example/carto/router:1"][data-present="true"]`).Length() != 1 {
+		t.Error("the present image is not listed as present")
+	}
+	if got := doc.Find("#review-images-summary").Text(); !strings.Contains(got, "pulls 1 of the 2 images") || doc.Find(`#review-images-summary a[href="/images?back=/steps/review"]`).Length() != 1 {
+		t.Errorf("summary %q", got)
+	}
+	inst.images[1].Present = true
+	_, doc = f.get(t, "/steps/review")
+	if got := doc.Find("#review-images-summary").Text(); !strings.Contains(got, "nothing is pulled") {
+		t.Errorf("with every image present: %q", got)
 	}
 }

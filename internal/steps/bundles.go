@@ -88,6 +88,11 @@ func (b *Bundles) Images(ctx context.Context) ([]ImageState, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ImageStates(ctx, refs)
+}
+
+// ImageStates asks the engine which of refs it has.
+func ImageStates(ctx context.Context, refs []string) ([]ImageState, error) {
 	eng, err := engine.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("the Docker Engine is not reachable: %w", err)

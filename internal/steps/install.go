@@ -114,6 +114,11 @@ type Review struct {
 	Command string
 	// Problems are the failed checks that stop the install.
 	Problems []check.Result
+	// Images are the release's images and which the engine has, when
+	// the install has a pull phase; ImagesError says why they could not
+	// be told.
+	Images      []ImageState
+	ImagesError string
 }
 
 // Resolutions returns the conflict resolutions saved in st, as the plan
@@ -154,6 +159,11 @@ func (in *Installer) Review(ctx context.Context, st wizard.State) (Review, error
 		rv.Command = "Docker Compose was not found: install docker-compose 1.29+ or the docker compose plugin."
 	} else {
 		rv.Command = plan.ComposeCommand(tool, in.c.Project)
+	}
+	if in.c.Images != nil {
+		if rv.Images, err = ImageStates(ctx, PlanImages(plan)); err != nil {
+			rv.ImagesError = "Docker could not tell which images it has: " + sentence(err)
+		}
 	}
 	return rv, nil
 }
