@@ -25,6 +25,7 @@ import (
 	"github.com/carto-setup/carto-setup/internal/custpkg"
 	"github.com/carto-setup/carto-setup/internal/demo/release"
 	"github.com/carto-setup/carto-setup/internal/demo/standin"
+	"github.com/carto-setup/carto-setup/internal/deploy"
 	"github.com/carto-setup/carto-setup/internal/e2e"
 	"github.com/carto-setup/carto-setup/internal/engine"
 	"github.com/carto-setup/carto-setup/internal/pgtest"
@@ -377,6 +378,17 @@ func TestHeadlessUpgradeAndRestore(t *testing.T) {
 	}
 	if got := releaseFiles(t, dir); !maps.Equal(got, installEntry.Files) {
 		t.Errorf("restored files:\n%v\nentry %d has:\n%v", got, installEntry.ID, installEntry.Files)
+	}
+	// The restored files are recorded as carto-setup's own writes, so
+	// the next install does not take them for hand edits.
+	if rec, ok, err := deploy.LoadRecord(state); err != nil || !ok {
+		t.Errorf("the install record after the restore: %v %v", ok, err)
+	} else {
+		for path, sum := range installEntry.Files {
+			if got := rec.Files[path].SHA256; got != sum {
+				t.Errorf("the record has %s as %.12s, the restore wrote %.12s", path, got, sum)
+			}
+		}
 	}
 	for _, want := range []string{"forward-only", "The database is not restored", "pg_restore", up.Backup.Path, "--clean", "stop"} {
 		if !strings.Contains(stdout, want) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -696,5 +697,59 @@ func TestWriteMountedKeepsAccess(t *testing.T) {
 	}
 	if len(p.Report().Conflicts) != 0 {
 		t.Errorf("the renewed certificate is taken for a hand edit: %+v", p.Report().Conflicts)
+	}
+}
+
+// TestRestoredFilesAreNotHandEdits: an install, a second one with another
+// domain, then the first one's files put back as a restore does. Once
+// RecordRestored has recorded them, installing the wizard's answers again
+// (the second domain) is a plain change from the restored files: no line
+// is taken for a hand edit and nothing is a conflict.
+func TestRestoredFilesAreNotHandEdits(t *testing.T) {
+	dir, stateDir := newRelease(t), t.TempDir()
+	st := realisticState(t, release.RealisticOldVersion)
+	first := install(t, st, dir, stateDir, nil, time.Now())
+	kept := map[string][]byte{}
+	for _, f := range first.Files() {
+		if fi, err := os.Stat(filepath.Join(dir, f.Path)); err != nil || fi.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept[filepath.ToSlash(f.Path)] = b
+	}
+	if len(kept) < 3 {
+		t.Fatalf("the first install wrote only %v", slices.Collect(maps.Keys(kept)))
+	}
+	moved := st
+	moved.Domain.Domain = "carto.moved.example.com"
+	install(t, moved, dir, stateDir, nil, time.Now())
+
+	// The restore: the first install's files, byte for byte.
+	for rel, b := range kept {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RecordRestored(stateDir, dir, kept, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlanWith(moved, dir, PlanOptions{StateDir: stateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := p.Report()
+	if len(rep.KeptEdits) != 0 || len(rep.Conflicts) != 0 {
+		t.Errorf("restored lines taken for hand edits: kept %v, conflicts %+v", keysOf(rep.KeptEdits), rep.Conflicts)
+	}
+	for _, f := range rep.Files {
+		if f.HandEdited {
+			t.Errorf("%s is taken for a hand edit after the restore", f.Path)
+		}
+	}
+	if got := valueIn(t, p.CustomerEnv(), "SELFHOSTED_DOMAIN").Text; got != moved.Domain.Domain {
+		t.Errorf("the plan sets SELFHOSTED_DOMAIN=%q, want the wizard's %q", got, moved.Domain.Domain)
 	}
 }

@@ -164,3 +164,33 @@ func WriteMounted(stateDir, releaseDir, rel string, data []byte) error {
 	rec.Files[rel] = RecordedFile{SHA256: sha(data), Size: len(data), Readers: readers}
 	return saveRecord(stateDir, rec)
 }
+
+// RecordRestored records the files a restore from the history put back
+// (content by path relative to releaseDir) and those it removed as
+// carto-setup's own writes, keeping each file's readers: the next install
+// takes them as its base instead of reporting every restored line as a
+// hand edit. Without a record of releaseDir there is nothing to update.
+func RecordRestored(stateDir, releaseDir string, files map[string][]byte, removed []string) error {
+	rec, ok, err := LoadRecord(stateDir)
+	if err != nil || !ok || filepath.Clean(rec.ReleaseDir) != filepath.Clean(releaseDir) {
+		return err
+	}
+	if rec.Files == nil {
+		rec.Files = map[string]RecordedFile{}
+	}
+	for rel, data := range files {
+		f := rec.Files[rel]
+		f.SHA256, f.Size, f.Declined = sha(data), len(data), ""
+		rec.Files[rel] = f
+		switch rel {
+		case CustomerEnvFile:
+			rec.CustomerEnv = string(data)
+		case DotEnvFile:
+			rec.DotEnv = string(data)
+		}
+	}
+	for _, rel := range removed {
+		delete(rec.Files, rel)
+	}
+	return saveRecord(stateDir, rec)
+}

@@ -197,6 +197,15 @@ func (f *Flow) Restore(ctx context.Context, id int, opts RestoreOptions, out io.
 	}
 	r.HistoryID = rec.ID()
 	logf("Restored %d file(s) of entry %d (%s); %d unchanged, %d removed.", len(r.Writes), id, r.Release, len(r.Unchanged), len(r.Removes))
+	restored := map[string][]byte{}
+	for _, w := range plan.Writes {
+		restored[w.Path] = w.Data
+	}
+	// The restored files are carto-setup's own writes: the next install
+	// must not take them for hand edits.
+	if err := deploy.RecordRestored(f.c.StateDir, f.c.ReleaseDir, restored, plan.Removes); err != nil {
+		logf("The record of what carto-setup wrote could not be updated, so the next install may report the restored lines as hand edits: %v", err)
+	}
 	finish := func(res Result, msg string) RestoreReport {
 		hr := history.Failed
 		if res == ResultSucceeded {
