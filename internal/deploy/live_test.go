@@ -341,7 +341,12 @@ func composeCleanup(ctx context.Context, t *testing.T, deps Deps, dir, project s
 			}
 			time.Sleep(2 * time.Second)
 		}
-		if err != nil {
+		switch {
+		case err != nil && bytes.Contains(all, []byte("active endpoints")):
+			// Only the network is left, held by the daemon's stale
+			// endpoint: the loop below removes it or says so.
+			t.Logf("compose down --volumes left the network: %v", err)
+		case err != nil:
 			t.Errorf("compose down --volumes: %v\n%s", err, all)
 		}
 		// Compose v1 can leave the network behind while reporting success;
