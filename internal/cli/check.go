@@ -63,7 +63,7 @@ func Check(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return invalid(env.Stderr, hf.answers, err)
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log, _ := consoleLogger(env, slog.LevelWarn, answersSecrets(res)...)
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
 	if err != nil {
 		return err

@@ -39,13 +39,14 @@ func Down(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "carto-setup down: --purge removes a demo and needs --demo; a real install's data is never removed by carto-setup")
 		return ExitInvalid
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log, secrets := consoleLogger(env, slog.LevelWarn)
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	var errs []error
 	if _, err := os.Stat(filepath.Join(cfg.Dir, ".env")); err == nil {
 		tool, err := compose.Detect(ctx, exec.LookPath, compose.Exec)

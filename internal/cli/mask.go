@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"log/slog"
+
 	"github.com/carto-setup/carto-setup/internal/answers"
 	"github.com/carto-setup/carto-setup/internal/redact"
 	"github.com/carto-setup/carto-setup/internal/steps"
@@ -41,4 +43,13 @@ func maskedConsole(env Env, res answers.Resolved, statePath string) (Env, *steps
 	env.Stdout = redact.NewValuesWriter(env.Stdout, secrets.Current)
 	env.Stderr = redact.NewMaskingWriter(env.Stderr, secrets.Current)
 	return env, secrets
+}
+
+// consoleLogger is a command's logger on stderr at level, masking extra
+// (an answers file's secrets) and, once Watch is given the state file,
+// the state's secrets as it changes: the wired checks and flows log
+// their errors through it, and those may quote a secret.
+func consoleLogger(env Env, level slog.Level, extra ...redact.Secret) (*slog.Logger, *steps.StateSecrets) {
+	secrets := steps.NewStateSecrets(extra...)
+	return redact.NewLogger(env.Stderr, &slog.HandlerOptions{Level: level}, secrets.Current), secrets
 }

@@ -77,7 +77,7 @@ func RenewWith(ctx context.Context, env Env, args []string, router renew.Router)
 	if router == nil {
 		router = &composeRouter{dir: cfg.Dir, project: cfg.Project, lookPath: exec.LookPath, run: compose.Exec}
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	log, secrets := consoleLogger(env, slog.LevelInfo)
 	// Only the challenges are answered: nothing else is served while the
 	// router is down.
 	w, err := env.Wire(ctx, cfg, log, WireOptions{ChallengesOnly: true, Output: env.Stderr})
@@ -85,6 +85,7 @@ func RenewWith(ctx context.Context, env Env, args []string, router renew.Router)
 		return err
 	}
 	defer w.Close()
+	secrets.Watch(cfg.StatePath())
 	deps := renew.Deps{
 		Store:  wizard.NewFileStore(cfg.StatePath(), env.Now),
 		Router: router,

@@ -45,13 +45,14 @@ func Restore(ctx context.Context, env Env, args []string) error {
 	if err := cfg.EnsureStateDir(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log, secrets := consoleLogger(env, slog.LevelWarn)
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	h, err := upgradeflow.OpenHistory(cfg.StateDir, env.Now)
 	if err != nil {
 		return err

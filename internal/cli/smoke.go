@@ -34,13 +34,14 @@ func Smoke(ctx context.Context, env Env, args []string) error {
 	if err := noArgs("carto-setup smoke", rest, env.Stderr); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log, secrets := consoleLogger(env, slog.LevelWarn)
 	w, err := env.Wire(ctx, cfg, log, WireOptions{Output: env.Stderr})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	cfg = w.Config
+	secrets.Watch(cfg.StatePath())
 	store := wizard.NewFileStore(cfg.StatePath(), env.Now)
 	st, err := store.Load()
 	if err != nil {
